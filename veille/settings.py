@@ -1,0 +1,137 @@
+"""Settings, read once from the environment (and a `.env` file) and passed in.
+
+No other module reads the environment: call :func:`get_settings` at the edge
+(CLI, Celery app) and hand the frozen object down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class SettingsError(ValueError):
+    """A setting has a value veille cannot use; the message names it."""
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Parse `10s`, `5m`, `1h`, `7d`, `2w` or a bare number of seconds into seconds.
+
+    >>> parse_duration("15m")
+    900.0
+    """
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"duration must not be negative: {text}")
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 1h, 7d)")
+    value, unit = match.groups()
+    return float(value) * _UNITS[(unit or "s").lower()]
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of a duration: 900 -> '15m'."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class Settings(BaseSettings):
+    """Every setting veille reads; environment variables are `VEILLE_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VEILLE_", env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    broker_url: str | None = None
+    smtp_url: str | None = None
+    email_from: str = "veille@localhost"
+    allow_private_addresses: bool = False
+    allowed_networks: str = ""
+    contact_url: str = "https://github.com/veille/veille"
+    poll_interval: float = 900.0
+    min_poll_interval: float = 10.0
+    max_poll_interval: float = 86400.0
+    dispatch_every: float = 2.0
+    http_timeout: float = 20.0
+    max_page_bytes: int = 5 * 1024 * 1024
+    max_feed_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    fetch_concurrency: int = 16
+    per_host_concurrency: int = 2
+    feed_text_min_chars: int = 1500
+    delivery_max_attempts: int = 12
+    stale_after: float = 60.0
+    log_level: str = "INFO"
+    worker_concurrency: int = 4
+    public_url: str | None = None
+
+    @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
+                     "stale_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        if isinstance(value, str | int | float):
+            return parse_duration(value)
+        raise ValueError(f"not a duration: {value!r}")
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"VEILLE_ALLOWED_NETWORKS: {part!r} is not a CIDR network") from exc
+        return value
+
+    @property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in self.allowed_networks.split(",") if p.strip()
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'veille.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def user_agent(self) -> str:
+        from veille import __version__
+
+        return f"veille/{__version__} (+{self.contact_url})"
+
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Raises SettingsError with the variable's name."""
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError lists each bad variable
+        raise SettingsError(f"invalid settings: {exc}") from exc
