@@ -144,6 +144,8 @@ class Match(Base):
     snippet: Mapped[str] = mapped_column(Text)
     count: Mapped[int] = mapped_column(Integer, default=1)
     in_title: Mapped[bool] = mapped_column(Boolean, default=False)
+    hl_start: Mapped[int] = mapped_column(Integer, default=0)
+    hl_end: Mapped[int] = mapped_column(Integer, default=0)
     matched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -179,6 +181,7 @@ class Alert(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

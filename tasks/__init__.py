@@ -1,0 +1,1 @@
+"""Celery tasks, thin: ids in, the work in veille.pipeline, the next step enqueued."""

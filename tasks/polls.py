@@ -1,0 +1,47 @@
+"""Polling: the beat's dispatcher and the feed poll."""
+
+from __future__ import annotations
+
+import logging
+
+from tasks.common import context
+from veille import pipeline
+from worker.app import app
+
+log = logging.getLogger(__name__)
+
+BATCH = 20
+
+
+@app.task(acks_late=True, time_limit=60, soft_time_limit=50)
+def dispatch() -> None:
+    """Claim due feeds and enqueue their polls; re-enqueue work a crash interrupted or a retry awaits."""
+    from tasks.alerts import deliver
+    from tasks.pages import fetch_page, match_article
+
+    ctx = context()
+    feed_ids = pipeline.claim_due_feeds(ctx)
+    for start in range(0, len(feed_ids), BATCH):
+        poll_feeds.delay(feed_ids[start : start + BATCH])
+    backlog = pipeline.claim_backlog(ctx)
+    for article_id in backlog.fetch:
+        fetch_page.delay(article_id)
+    for article_id in backlog.match:
+        match_article.delay(article_id)
+    for alert_id in backlog.deliver:
+        deliver.delay(alert_id)
+    if feed_ids or backlog.fetch or backlog.match or backlog.deliver:
+        log.info("dispatched %d feeds, resumed %d fetches, %d matches, %d deliveries", len(feed_ids),
+                 len(backlog.fetch), len(backlog.match), len(backlog.deliver))
+
+
+@app.task(acks_late=True)
+def poll_feeds(feed_ids: list[int]) -> None:
+    """Poll a batch of feeds concurrently; enqueue page fetches and matches for new articles."""
+    from tasks.pages import fetch_page, match_article
+
+    for result in pipeline.poll_feeds(context(), feed_ids):
+        for article_id in result.new_articles:
+            fetch_page.delay(article_id)
+        for article_id in result.ready_articles:
+            match_article.delay(article_id)

@@ -1,0 +1,1 @@
+"""Feeds: fetching with conditional GET, parsing, scheduling, OPML."""

@@ -1,0 +1,60 @@
+"""Celery configuration from veille's settings, the beat schedule, queues and process signals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import after_setup_logger, worker_process_init
+
+from veille.settings import get_settings
+from veille.storage.db import database
+
+settings = get_settings()
+if settings.embedded_broker:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+app = Celery("veille", broker=settings.resolved_broker_url, include=["tasks.polls", "tasks.pages", "tasks.alerts"])
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    task_ignore_result=True,
+    # every task is idempotent (claims in the database), so a task is acknowledged only once done
+    # and given back when its worker dies
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=300,
+    task_soft_time_limit=240,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    # kombu's SQLAlchemy transport hands these options to create_engine, so only Redis gets them
+    broker_transport_options={} if settings.embedded_broker else {"visibility_timeout": 3600},
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    worker_hijack_root_logger=False,
+    task_default_queue="celery",
+    task_routes={
+        "tasks.polls.*": {"queue": "polls"},
+        "tasks.pages.*": {"queue": "pages"},
+        "tasks.alerts.*": {"queue": "alerts"},
+    },
+    beat_schedule={
+        "dispatch": {"task": "tasks.polls.dispatch", "schedule": settings.dispatch_every,
+                     "options": {"expires": max(5.0, settings.dispatch_every * 5)}},
+    },
+    timezone="UTC",
+)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked pool process must not share the parent's database connections."""
+    database(settings.resolved_database_url).dispose()
+
+
+@after_setup_logger.connect
+def _quiet_libraries(logger: logging.Logger, **_: Any) -> None:
+    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "charset_normalizer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
