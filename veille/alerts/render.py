@@ -182,7 +182,8 @@ def slack_payload(message: AlertMessage) -> dict[str, Any]:
         blocks.append(_section(f"Matched: {names}"))
     for mention in message.mentions[:MAX_MENTIONS]:
         label = slack_escape(one_line(_entity_label(mention)))
-        blocks.append(_section(f"{label}\n>{slack_snippet(mention)}"))
+        snippet = slack_snippet(mention).strip()
+        blocks.append(_section(f"{label}\n>{snippet}" if snippet else label))
     if message.also_covered_by:
         links = ", ".join(
             slack_link(url, one_line(outlet) or url) for outlet, url in message.also_covered_by[:MAX_ALSO]
