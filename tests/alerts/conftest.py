@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,7 +176,7 @@ class _Controller(Controller):
 class SmtpServer:
     """A real aiosmtpd server on 127.0.0.1; set ``rcpt_reply``/``data_reply`` to refuse."""
 
-    def __init__(self, *, login: tuple[str, str] | None = None) -> None:
+    def __init__(self, *, login: tuple[str, str] | None = None, **controller_options: Any) -> None:
         self.delivered: list[Delivered] = []
         self.rcpt_reply: str | None = None
         self.data_reply: str | None = None
@@ -200,12 +203,12 @@ class SmtpServer:
             user = data.login.decode() if isinstance(data.login, bytes) else str(data.login)
             password = data.password.decode() if isinstance(data.password, bytes) else str(data.password)
             server.logins.append(user)
-            return AuthResult(success=(user, password) == login)
+            ok = (user, password) == login
+            return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
-        extra: dict[str, Any] = {}
         if login is not None:
-            extra = {"authenticator": authenticate, "auth_require_tls": False}
-        self.controller = _Controller(Handler(), hostname="127.0.0.1", port=0, **extra)
+            controller_options.update(authenticator=authenticate, auth_require_tls=False)
+        self.controller = _Controller(Handler(), hostname="127.0.0.1", port=0, **controller_options)
         self.controller.start()
         self.port = self.controller.port
 
@@ -225,3 +228,75 @@ def smtp_auth_server() -> Iterator[SmtpServer]:
     server = SmtpServer(login=("alerts", "p@ss:w/rd"))
     yield server
     server.close()
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # a CA certificate that signed ``cert`` (point SSL_CERT_FILE here to trust it)
+    cert: Path  # a server certificate for 127.0.0.1
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "veille test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    files = TlsFiles(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return files
