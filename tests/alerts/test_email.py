@@ -149,6 +149,14 @@ def test_refused_login_is_permanent_and_hides_the_password(
     assert smtp_auth_server.delivered == []
 
 
+def test_non_ascii_password_is_permanent(smtp_auth_server: SmtpServer, settings: Settings) -> None:
+    config = _settings(settings, f"smtp://alerts:p%C3%A4ss@127.0.0.1:{smtp_auth_server.port}")
+    with pytest.raises(AlertError, match="ASCII user and password") as caught:
+        make_transport("email", "ops@example.org", {}, config).send(make_message())
+    assert caught.value.permanent is True
+    assert "päss" not in str(caught.value)
+
+
 def test_starttls_on_a_server_without_it_is_permanent(smtp_server: SmtpServer, settings: Settings) -> None:
     config = _settings(settings, f"smtp://127.0.0.1:{smtp_server.port}?starttls=true")
     with pytest.raises(AlertError, match="STARTTLS") as caught:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -36,7 +36,7 @@ class SmtpConfig:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     implicit_tls: bool = False
     starttls: bool = False
 
@@ -113,7 +113,7 @@ class EmailTransport:
         where = f"{config.host}:{config.port}"
         try:
             client = _connect(config, self._timeout)
-        except Exception as exc:
+        except (smtplib.SMTPException, OSError) as exc:
             raise smtp_error(exc, where) from exc
         try:
             if config.starttls:
@@ -121,10 +121,10 @@ class EmailTransport:
             if config.username is not None:
                 client.login(config.username, config.password or "")
             client.send_message(email, to_addrs=[self.to])
-        except Exception as exc:
+        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+            client.close()  # no QUIT: the server may be gone or hung, and waiting again helps no one
             raise smtp_error(exc, where) from exc
-        finally:
-            _quit(client)
+        _quit(client)
 
     def __repr__(self) -> str:
         return f"EmailTransport({self.to!r})"
@@ -138,7 +138,7 @@ def _connect(config: SmtpConfig, timeout: float) -> smtplib.SMTP:
 
 
 def _quit(client: smtplib.SMTP) -> None:
-    """Say goodbye without letting a failed QUIT turn a delivered message into an error."""
+    """Say goodbye after a delivery, without letting a failed QUIT turn it into an error."""
     try:
         client.quit()
     except (smtplib.SMTPException, OSError):
@@ -153,10 +153,14 @@ def _domain(address: str) -> str | None:
         return None
 
 
-def smtp_error(exc: BaseException, where: str) -> AlertError:
+def smtp_error(exc: smtplib.SMTPException | OSError | UnicodeError, where: str) -> AlertError:
     """The AlertError an exception raised while talking to the SMTP server means."""
-    if isinstance(exc, AlertError):
-        return exc
+    if isinstance(exc, UnicodeError):  # smtplib sends logins and plain addresses as ASCII only
+        return AlertError(
+            f"email: {where}: cannot send non-ASCII text in the SMTP dialogue; "
+            "use an ASCII user and password in VEILLE_SMTP_URL",
+            permanent=True,
+        )
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         answers = list(exc.recipients.values())
         detail = "; ".join(f"{code} {_text(text)}" for code, text in answers)
@@ -195,9 +199,7 @@ def smtp_error(exc: BaseException, where: str) -> AlertError:
         return AlertError(f"email: timed out talking to {where}")
     if isinstance(exc, ConnectionRefusedError):
         return AlertError(f"email: connection refused by {where}; is the SMTP server running?")
-    if isinstance(exc, smtplib.SMTPException | OSError):
-        return AlertError(f"email: {where}: {type(exc).__name__}: {exc}")
-    return AlertError(f"email: {where}: unexpected {type(exc).__name__}: {exc}")
+    return AlertError(f"email: {where}: {type(exc).__name__}: {exc}")
 
 
 def _text(value: bytes | str) -> str:

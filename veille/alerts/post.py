@@ -13,6 +13,7 @@ Status handling, healthchecks.io style:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -94,4 +95,4 @@ def _read_some(response: httpx.Response) -> str:
 
 def _host(url: str) -> str:
     """The URL's host only: webhook paths carry secrets (Slack's token) and must not reach logs."""
-    return httpx.URL(url).host or "the endpoint"
+    return urlsplit(url).hostname or "the endpoint"
