@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from itertools import chain, repeat
 
 _PUNCTUATION = {
@@ -83,6 +84,7 @@ def fold_term(term: str) -> str:
     return fold(unicodedata.normalize("NFC", term)).text.strip(" ")
 
 
+@cache
 def is_word_char(char: str) -> bool:
     """Whether `char` continues a word: a hit next to one is not a whole word. Characters of scripts
     written without spaces (Chinese, Japanese, Korean, Thai...) never do."""
