@@ -1,0 +1,280 @@
+"""Measure veille's page extraction on third-party data kept outside the repository.
+
+    python -m veille.eval extraction --data /work/shared/data [--compare]
+    python -m veille.eval pages --data /work/shared/data [--compare]
+
+``extraction`` scores the article body on ``<data>/extraction-benchmark`` (181 pages with a
+ground truth) the way that benchmark does: tokens ``\\w+``, multisets of 4-gram shingles,
+per-page TP/FP/FN normalized to sum to 1, precision and recall averaged over pages,
+F1 = 2PR/(P+R). Each extractor runs in a fresh interpreter, so pages/s counts its imports.
+
+``pages`` reads ``<data>/pages`` (French and English pages with snippets that must and must
+not appear in the main text) and prints the share of each that the extractor gets right.
+
+``--compare`` runs plain trafilatura (defaults, and with comments excluded) in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_TOKENS = re.compile(r"\w+")
+_SPACES = re.compile(r"\s+")
+
+EXTRACTORS = ("veille", "trafilatura", "trafilatura-nocomments")
+
+
+class DataError(Exception):
+    """The evaluation data is missing or not laid out as expected."""
+
+
+# --- extractors, each loaded inside its own process ---------------------------------------------
+
+
+def load_extractor(name: str) -> Callable[[bytes, str], str]:
+    """A function (html bytes, url) -> main text; importing it is part of what is timed."""
+    if name == "veille":
+        from veille.pages.extract import extract_article
+
+        return lambda html, url: extract_article(html, url=url).text
+    import trafilatura
+
+    comments = name == "trafilatura"
+    return lambda html, url: trafilatura.extract(html, url=url, include_comments=comments) or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    name: str
+    texts: dict[str, str]
+    seconds: float  # imports and extraction, file reading excluded
+    import_seconds: float
+
+    @property
+    def pages_per_second(self) -> float:
+        return len(self.texts) / self.seconds if self.seconds else 0.0
+
+
+def _run_in_process(name: str, pages: dict[str, tuple[bytes, str]]) -> Run:
+    started = time.perf_counter()
+    extract = load_extractor(name)
+    imported = time.perf_counter()
+    texts = {key: extract(html, url) for key, (html, url) in pages.items()}
+    return Run(name, texts, time.perf_counter() - started, imported - started)
+
+
+def run_extractor(name: str, pages: dict[str, tuple[bytes, str]]) -> Run:
+    """Run one extractor over ``pages`` in a fresh interpreter."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_run_in_process, (name, pages))
+
+
+# --- the benchmark's metric ---------------------------------------------------------------------
+
+
+def shingles(text: str, size: int = 4) -> Counter[tuple[str, ...]]:
+    tokens = _TOKENS.findall(text)
+    return Counter(tuple(tokens[i : i + size]) for i in range(len(tokens) - size + 1))
+
+
+def precision_recall(predicted: str, expected: str) -> tuple[float, float]:
+    """One page's precision and recall over 4-gram shingles (TP/FP/FN normalized to sum to 1)."""
+    got, want = shingles(predicted), shingles(expected)
+    tp = sum((got & want).values())
+    fp = sum((got - want).values())
+    fn = sum((want - got).values())
+    if tp + fp + fn == 0:
+        return 1.0, 1.0
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return precision, recall
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    precision: float
+    recall: float
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
+
+
+def score(texts: dict[str, str], truth: dict[str, str]) -> Score:
+    pairs = [precision_recall(texts.get(key, ""), expected) for key, expected in truth.items()]
+    return Score(sum(p for p, _ in pairs) / len(pairs), sum(r for _, r in pairs) / len(pairs))
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def _folder(data: Path, name: str) -> Path:
+    folder = data / name
+    if not folder.is_dir():
+        raise DataError(f"{folder} not found: pass --data the folder that holds {name}/")
+    return folder
+
+
+def load_benchmark(data: Path) -> tuple[dict[str, tuple[bytes, str]], dict[str, str]]:
+    """Pages (id -> (html bytes, url)) and their expected article bodies."""
+    folder = _folder(data, "extraction-benchmark")
+    truth_file = folder / "ground-truth.json"
+    if not truth_file.is_file():
+        raise DataError(f"{truth_file} not found")
+    truth = json.loads(truth_file.read_text(encoding="utf-8"))
+    pages = {}
+    for key, item in truth.items():
+        path = folder / "html" / f"{key}.html.gz"
+        if not path.is_file():
+            raise DataError(f"{path} not found (listed in ground-truth.json)")
+        pages[key] = (gzip.decompress(path.read_bytes()), item["url"])
+    return pages, {key: item["articleBody"] for key, item in truth.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SnippetCase:
+    url: str
+    path: Path
+    with_: tuple[str, ...]
+    without: tuple[str, ...]
+    meta: dict[str, str]
+
+
+def load_snippet_cases(data: Path) -> list[SnippetCase]:
+    folder = _folder(data, "pages")
+    index = folder / "trafilatura-evaldata.subset.json"
+    if not index.is_file():
+        raise DataError(f"{index} not found")
+    files = {path.name: path for path in (folder / "trafilatura").glob("*/*.html")}
+    cases = []
+    for url, item in json.loads(index.read_text(encoding="utf-8")).items():
+        path = files.get(item["file"])
+        if path is None:
+            raise DataError(f"{item['file']} is listed in {index.name} but is not under {folder}/trafilatura")
+        meta = {key: item[key] for key in ("title", "author", "date") if isinstance(item.get(key), str)}
+        cases.append(SnippetCase(url, path, tuple(item["with"]), tuple(item["without"]), meta))
+    return cases
+
+
+def contains(text: str, snippet: str) -> bool:
+    return _SPACES.sub(" ", snippet).strip() in text
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def evaluate_extraction(data: Path, *, compare: bool, out: Callable[[str], None] = print) -> dict[str, Score]:
+    pages, truth = load_benchmark(data)
+    names = EXTRACTORS if compare else EXTRACTORS[:1]
+    out(f"{len(pages)} pages from {data / 'extraction-benchmark'}")
+    out(f"{'extractor':<24}{'precision':>10}{'recall':>9}{'F1':>8}{'pages/s':>10}{'imports s':>11}")
+    scores = {}
+    for name in names:
+        run = run_extractor(name, pages)
+        result = scores[name] = score(run.texts, truth)
+        out(
+            f"{name:<24}{result.precision:>10.4f}{result.recall:>9.4f}{result.f1:>8.4f}"
+            f"{run.pages_per_second:>10.1f}{run.import_seconds:>11.2f}"
+        )
+    return scores
+
+
+def evaluate_pages(
+    data: Path, *, compare: bool, verbose: bool = False, out: Callable[[str], None] = print
+) -> dict[str, tuple[float, float]]:
+    cases = load_snippet_cases(data)
+    pages = {case.url: (case.path.read_bytes(), case.url) for case in cases}
+    names = EXTRACTORS if compare else EXTRACTORS[:1]
+    n_with = sum(len(case.with_) for case in cases)
+    n_without = sum(len(case.without) for case in cases)
+    out(f"{len(cases)} pages, {n_with} snippets that must appear, {n_without} that must not")
+    out(f"{'extractor':<24}{'with found':>12}{'without avoided':>17}")
+    shares = {}
+    for name in names:
+        run = run_extractor(name, pages)
+        found = avoided = 0
+        misses: list[str] = []
+        for case in cases:
+            text = _SPACES.sub(" ", run.texts[case.url])
+            for snippet in case.with_:
+                if contains(text, snippet):
+                    found += 1
+                else:
+                    misses.append(f"  missing  {case.path.name}: {snippet!r}")
+            for snippet in case.without:
+                if contains(text, snippet):
+                    misses.append(f"  kept     {case.path.name}: {snippet!r}")
+                else:
+                    avoided += 1
+        shares[name] = (found / n_with, avoided / n_without)
+        out(
+            f"{name:<24}{found:>6}/{n_with:<5}{found / n_with:>6.1%}"
+            f"{avoided:>6}/{n_without:<5}{avoided / n_without:>6.1%}"
+        )
+        if verbose:
+            for line in misses:
+                out(line)
+    _report_metadata(cases, out)
+    return shares
+
+
+def _report_metadata(cases: list[SnippetCase], out: Callable[[str], None]) -> None:
+    """How often veille's title, author and date agree with the ones the data gives."""
+    from veille.pages.extract import extract_article
+
+    hits: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    for case in cases:
+        article = extract_article(case.path.read_bytes(), url=case.url)
+        got = {
+            "title": article.title,
+            "author": article.author or "",
+            "date": article.published.date().isoformat() if article.published else "",
+        }
+        for key, expected in case.meta.items():
+            totals[key] += 1
+            hits[key] += _same(got[key], expected)
+    summary = ", ".join(f"{key} {hits[key]}/{totals[key]}" for key in ("title", "author", "date"))
+    out(f"veille metadata, exact matches (where the data gives one): {summary}")
+
+
+def _same(got: str, expected: str) -> bool:
+    return _SPACES.sub(" ", got).strip().casefold() == _SPACES.sub(" ", expected).strip().casefold()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m veille.eval", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in ("extraction", "pages"):
+        sub = commands.add_parser(command)
+        sub.add_argument(
+            "--data", type=Path, required=True, help="the folder that holds extraction-benchmark/ and pages/"
+        )
+        sub.add_argument("--compare", action="store_true", help="also run plain trafilatura")
+        sub.add_argument("--verbose", action="store_true", help="pages: list each snippet missed or kept")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "extraction":
+            evaluate_extraction(args.data, compare=args.compare)
+        else:
+            evaluate_pages(args.data, compare=args.compare, verbose=args.verbose)
+    except DataError as exc:
+        print(f"eval: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
