@@ -24,8 +24,12 @@ def article_bytes() -> bytes:
 def serve(web: HTTPFixture) -> None:
     web.routes["/rss.xml"] = Route(
         rss(
-            [{"title": "Kyutai dévoile son premier modèle", "link": web.url(ARTICLE) + "?utm_source=rss&utm_medium=feed",
-              "guid": "kyutai-1", "description": "Le laboratoire parisien présente Moshi."}],
+            [{
+                "title": "Kyutai dévoile son premier modèle",
+                "link": web.url(ARTICLE) + "?utm_source=rss&utm_medium=feed",
+                "guid": "kyutai-1",
+                "description": "Le laboratoire parisien présente Moshi.",
+            }],
             title="Journal de la Tech (RSS)",
             encoding="iso-8859-1",
         ),

@@ -22,7 +22,7 @@ from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
 from veille.feeds.parse import FeedParseError, parse_feed
 from veille.matching import QuerySyntaxError, fold_term
 from veille.settings import Settings, SettingsError, format_duration, get_settings, parse_duration
-from veille.storage.db import DatabaseError
+from veille.storage.db import DatabaseError, rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
 
 app = typer.Typer(help="veille: news monitoring for the AI industry.", no_args_is_help=True, add_completion=False)
@@ -215,7 +215,8 @@ def feeds_add(
 
     feed_id = ctx.db.run(add)
     out.print(str(feed_id))
-    err.print(f"added feed {feed_id}: {url} (every {format_duration(interval or ctx.settings.poll_interval)}); {result}")
+    every_text = format_duration(interval or ctx.settings.poll_interval)
+    err.print(f"added feed {feed_id}: {url} (every {every_text}); {result}")
 
 
 def feed_row(feed: Feed) -> dict[str, Any]:
@@ -406,7 +407,7 @@ def track_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 def track_remove(name: str) -> None:
     """Stop tracking an entity."""
     ctx = context()
-    removed = ctx.db.run(lambda s: s.execute(delete(Entity).where(Entity.name_key == fold_term(name))).rowcount)
+    removed = ctx.db.run(lambda s: rowcount(s.execute(delete(Entity).where(Entity.name_key == fold_term(name)))))
     if not removed:
         raise fail(f"not tracked: {name}")
     out.print(f"stopped tracking {name}")
@@ -479,7 +480,7 @@ def channels_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 def channels_remove(name: str) -> None:
     """Remove a channel."""
     ctx = context()
-    removed = ctx.db.run(lambda s: s.execute(delete(Channel).where(Channel.name == name)).rowcount)
+    removed = ctx.db.run(lambda s: rowcount(s.execute(delete(Channel).where(Channel.name == name))))
     if not removed:
         raise fail(f"no channel named {name!r}")
     out.print(f"removed channel {name}")
@@ -506,9 +507,9 @@ def channels_test(name: Annotated[str | None, typer.Argument()] = None) -> None:
             failed += 1
             err.print(f"{channel.name}: failed: {exc}")
             if exc.permanent:
-                ctx.db.run(lambda s, c=channel.id, e=str(exc): mark_channel(s, c, "failing", e))
+                ctx.db.run(mark_channel, channel.id, "failing", str(exc))
             continue
-        ctx.db.run(lambda s, c=channel.id: mark_channel(s, c, "ok", None))
+        ctx.db.run(mark_channel, channel.id, "ok", None)
         out.print(f"{channel.name}: ok")
     if failed:
         raise typer.Exit(1)

@@ -303,7 +303,8 @@ async def fetch(
                     retry_after=retry_after,
                 )
             declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes and "content-encoding" not in response.headers:
+            encoded = "content-encoding" in response.headers
+            if declared and declared.isdigit() and int(declared) > max_bytes and not encoded:
                 raise TooLargeError(f"body of {int(declared)} bytes is over the {max_bytes}-byte cap")
             chunks: list[bytes] = []
             size = 0

@@ -36,7 +36,7 @@ from veille.pages.extract import html_to_text
 from veille.pages.fetch import FetchedPage, fetch_page
 from veille.pages.urls import normalize_url, url_key
 from veille.settings import Settings
-from veille.storage.db import Database, database
+from veille.storage.db import Database, database, rowcount
 from veille.storage.models import Alert, Article, Attempt, Channel, Entity, Entry, Feed, Match, utcnow
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 5
         claimed = []
         for feed_id, due_at, interval in due:
             lease = now + timedelta(seconds=max(interval, 30.0))
-            rows = s.execute(
+            rows = rowcount(s.execute(
                 update(Feed).where(Feed.id == feed_id, Feed.next_poll_at == due_at).values(next_poll_at=lease)
-            ).rowcount
+            ))
             if rows == 1:
                 claimed.append(feed_id)
         return claimed
@@ -141,7 +141,7 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     results = []
     for request, response in zip(requests, responses, strict=True):
         try:
-            results.append(ctx.db.run(lambda s, r=request, resp=response: _store_feed(ctx, s, r.feed_id, resp)))
+            results.append(ctx.db.run(_store_feed, ctx, request.feed_id, response))
         except Exception as exc:  # a broken feed is a recorded error, never a crashed worker
             log.exception("storing feed failed", extra={"feed_id": request.feed_id})
             results.append(_record_feed_error(ctx, request.feed_id, f"store: {type(exc).__name__}: {exc}"))
@@ -161,7 +161,7 @@ def _record_feed_error(ctx: Context, feed_id: int, message: str, retry_after: fl
     return ctx.db.run(work)
 
 
-def _store_feed(ctx: Context, s: Session, feed_id: int, response: http.Response | http.FetchError) -> FeedResult:
+def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response | http.FetchError) -> FeedResult:
     feed = s.get(Feed, feed_id)
     if feed is None:
         return FeedResult(feed_id=feed_id, status="error", error="feed was removed")
@@ -190,9 +190,10 @@ def _store_feed(ctx: Context, s: Session, feed_id: int, response: http.Response 
     feed.site_url = feed.site_url or parsed.site_url
     feed.failures, feed.last_status, feed.last_error = 0, "ok", None
     feed.next_poll_at = next_poll(now, feed.interval)
-    new, ready = [], []
+    new: list[int] = []
+    ready: list[int] = []
     for entry in parsed.entries:
-        stored = _store_entry(ctx, s, feed, entry, base_url=response.url)
+        stored = _store_entry(s, ctx, feed, entry, base_url=response.url)
         if stored is not None:
             article_id, has_text = stored
             (ready if has_text else new).append(article_id)
@@ -211,7 +212,7 @@ def _feed_text(ctx: Context, feed: Feed, entry: FeedEntry) -> str | None:
     return None
 
 
-def _store_entry(ctx: Context, s: Session, feed: Feed, entry: FeedEntry, *, base_url: str) -> tuple[int, bool] | None:
+def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base_url: str) -> tuple[int, bool] | None:
     """Record one feed item; returns (article id, has full text) when the article is new to veille."""
     if s.scalar(select(Entry.id).where(Entry.feed_id == feed.id, Entry.key == entry.key)) is not None:
         return None
@@ -244,7 +245,7 @@ def _store_entry(ctx: Context, s: Session, feed: Feed, entry: FeedEntry, *, base
             values["text"] = full_text or html_to_text(entry.content or entry.summary)
         result = s.execute(_insert(s, Article).values(**values).on_conflict_do_nothing())
         article_id = s.scalar(select(Article.id).where(Article.url_key == key))
-        created = bool(result.rowcount)
+        created = rowcount(result) > 0
     s.execute(
         _insert(s, Entry).values(feed_id=feed.id, key=entry.key, article_id=article_id).on_conflict_do_nothing()
     )
@@ -264,14 +265,14 @@ def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> list[tuple[int,
     def work(s: Session) -> list[tuple[int, str]]:
         claimed = []
         for article_id in article_ids:
-            rows = s.execute(
+            rows = rowcount(s.execute(
                 update(Article)
                 .where(
                     Article.id == article_id,
                     or_(Article.state == "new", (Article.state == "fetching") & (Article.state_at < stale)),
                 )
                 .values(state="fetching", state_at=now, attempts=Article.attempts + 1)
-            ).rowcount
+            ))
             if rows == 1:
                 url = s.scalar(select(Article.url).where(Article.id == article_id))
                 claimed.append((article_id, url or ""))
@@ -304,11 +305,11 @@ def fetch_pages(ctx: Context, article_ids: Sequence[int]) -> list[int]:
     ready = []
     for (article_id, url), page in zip(targets, pages, strict=True):
         try:
-            if ctx.db.run(lambda s, a=article_id, p=page: _store_page(s, a, p)):
+            if ctx.db.run(_store_page, article_id, page):
                 ready.append(article_id)
         except Exception:
             log.exception("storing page failed", extra={"article_id": article_id, "entry_url": url})
-            ctx.db.run(lambda s, a=article_id: _page_failed(s, a, "store: internal error", final=False))
+            ctx.db.run(_page_failed, article_id, "store: internal error", final=False)
     return ready
 
 
@@ -413,7 +414,7 @@ def match_articles(ctx: Context, article_ids: Sequence[int]) -> list[int]:
     Returns the ids of alerts created now."""
     created: list[int] = []
     for article_id in article_ids:
-        created.extend(ctx.db.run(lambda s, a=article_id: _match_one(s, a)))
+        created.extend(ctx.db.run(_match_one, article_id))
     return created
 
 
@@ -422,7 +423,9 @@ def _match_one(s: Session, article_id: int) -> list[int]:
     if article is None or article.state != "fetched":
         return []
     matcher, entities = load_matcher(s)
-    report = match_text(matcher, title=article.title or "", text=article.text or "", url=article.canonical_url or article.url)
+    report = match_text(
+        matcher, title=article.title or "", text=article.text or "", url=article.canonical_url or article.url
+    )
     now = utcnow()
     for hit in report.matches:
         s.execute(
@@ -440,10 +443,10 @@ def _match_one(s: Session, article_id: int) -> list[int]:
             )
             .on_conflict_do_nothing()
         )
-    claimed = s.execute(
+    claimed = rowcount(s.execute(
         update(Article).where(Article.id == article_id, Article.state == "fetched")
         .values(state="matched", matched_at=now, state_at=now)
-    ).rowcount
+    ))
     if claimed != 1 or not report.matches:
         return []
     channels = s.scalars(select(Channel).where(Channel.enabled.is_(True))).all()
@@ -508,7 +511,7 @@ def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:
     stale = now - timedelta(seconds=ctx.settings.stale_after)
 
     def claim(s: Session) -> tuple[AlertMessage, Channel] | None:
-        rows = s.execute(
+        rows = rowcount(s.execute(
             update(Alert)
             .where(
                 Alert.id == alert_id,
@@ -516,7 +519,7 @@ def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:
                 or_(Alert.status == "pending", (Alert.status == "sending") & (Alert.claimed_at < stale)),
             )
             .values(status="sending", claimed_at=now, attempts=Alert.attempts + 1)
-        ).rowcount
+        ))
         if rows != 1:
             return None
         alert = s.get_one(Alert, alert_id)
@@ -536,11 +539,11 @@ def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:
         log.exception("transport crashed", extra={"alert_id": alert_id})
         error = AlertError(f"{type(exc).__name__}: {exc}")
     duration = time.monotonic() - started
-    return ctx.db.run(lambda s: _record_delivery(ctx, s, alert_id, channel.id, error, duration))
+    return ctx.db.run(_record_delivery, ctx, alert_id, channel.id, error, duration)
 
 
 def _record_delivery(
-    ctx: Context, s: Session, alert_id: int, channel_id: int, error: AlertError | None, duration: float
+    s: Session, ctx: Context, alert_id: int, channel_id: int, error: AlertError | None, duration: float
 ) -> DeliveryResult:
     alert = s.get_one(Alert, alert_id)
     channel = s.get_one(Channel, channel_id)
@@ -610,6 +613,7 @@ def claim_backlog(ctx: Context, *, now: datetime | None = None, stale: bool = Tr
     """
     now = now or utcnow()
     cutoff = now - timedelta(seconds=ctx.settings.stale_after) if stale else now
+    stale_claim = now - timedelta(seconds=ctx.settings.stale_after)
 
     def work(s: Session) -> Backlog:
         backlog = Backlog()
@@ -634,7 +638,7 @@ def claim_backlog(ctx: Context, *, now: datetime | None = None, stale: bool = Tr
                 Alert.next_attempt_at <= now,
                 or_(
                     (Alert.status == "pending") & or_(Alert.enqueued_at.is_(None), Alert.enqueued_at <= cutoff),
-                    (Alert.status == "sending") & (Alert.claimed_at <= now - timedelta(seconds=ctx.settings.stale_after)),
+                    (Alert.status == "sending") & (Alert.claimed_at <= stale_claim),
                 ),
             ).limit(limit),
         )

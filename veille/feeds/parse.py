@@ -78,11 +78,12 @@ def _content(entry: Mapping[str, Any]) -> str:
 
 def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
     """Parse ``content``; raise FeedParseError when nothing usable is found."""
-    response_headers = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in ("content-type", "content-location", "content-language")}
+    wanted = ("content-type", "content-location", "content-language")
+    response_headers = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in wanted}
     try:
         parsed = feedparser.parse(content, response_headers=response_headers, resolve_relative_uris=True,
                                   sanitize_html=True)
-        parsed["feed"]  # noqa: B018  (touch it: broken input raises here, not later)
+        parsed["feed"]
     except Exception as exc:  # feedparser raises many kinds on garbage
         raise FeedParseError(f"parser: cannot parse feed: {type(exc).__name__}: {exc}") from exc
     if not parsed.get("version") and not parsed.entries:
@@ -112,7 +113,7 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
             )
         )
     if len(parsed.entries) > MAX_ENTRIES:
-        log.warning("feed has too many entries, kept the first", extra={"feed_url": url, "entries": len(parsed.entries)})
+        log.warning("feed has too many entries, kept the first %d", MAX_ENTRIES, extra={"feed_url": url})
     hub = next((link.get("href") for link in feed.get("links", []) if link.get("rel") == "hub"), None)
     ttl_text = str(feed.get("ttl") or "").strip()
     bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None

@@ -13,16 +13,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched (``Session.execute`` is typed as returning a plain Result)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 class DatabaseError(RuntimeError):
@@ -67,12 +73,14 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
-    def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
-        """Run ``work`` in its own transaction, retrying when SQLite reports a lock or a connection drops."""
+    def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work(session, *args, **kwargs)`` in its own transaction, retrying when SQLite reports a
+        lock or a connection drops (the transaction is rolled back first, so ``work`` starts afresh)."""
+        attempts = 5
         for attempt in range(1, attempts + 1):
             try:
                 with self.session() as session:
-                    return work(session)
+                    return work(session, *args, **kwargs)
             except OperationalError as exc:
                 retriable = isinstance(exc.orig, sqlite3.OperationalError) or exc.connection_invalidated
                 if attempt == attempts or not retriable:

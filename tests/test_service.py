@@ -1,0 +1,158 @@
+"""`veille run` as real processes, on Redis and on the embedded broker: alerts arrive, once, through crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HTTPFixture, Route
+from tests.helpers import atom, veille
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("veille_env")]
+
+VEILLE = str(Path(sys.executable).with_name("veille"))
+
+
+def page(title: str, body: str) -> bytes:
+    return (f"<html><head><title>{title}</title></head><body><nav>Accueil Startups</nav><article><h1>{title}</h1>"
+            f"<p>{body}</p><p>Les chercheurs du laboratoire parisien publient leurs travaux en accès libre, "
+            f"avec le code et les poids du modèle, comme ils l’avaient promis à leur création.</p></article>"
+            f"</body></html>").encode()
+
+
+class Service:
+    """`veille run` in its own process group, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [VEILLE, "run", "--concurrency", "2"], env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(params=["redis", "embedded"])
+def service(request: pytest.FixtureRequest, veille_env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
+    env = {**os.environ, **veille_env, "VEILLE_LOG_LEVEL": "INFO", "VEILLE_DISPATCH_EVERY": "1s",
+           "VEILLE_STALE_AFTER": "8s"}
+    if request.param == "redis":
+        env["VEILLE_BROKER_URL"] = request.getfixturevalue("redis_url")
+    else:
+        env.pop("VEILLE_BROKER_URL", None)
+    svc = Service(env, tmp_path / "service.log")
+    yield svc
+    if svc.process is not None and svc.process.poll() is None:
+        os.killpg(svc.process.pid, signal.SIGKILL)
+        svc.process.wait(10)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+
+
+def slack_titles(web: HTTPFixture) -> list[str]:
+    return [json.loads(r.body)["text"] for r in web.hits("/slack", "POST")]
+
+
+def setup(web: HTTPFixture, entries: list[dict[str, str]]) -> None:
+    web.routes["/feed.xml"] = Route(atom(entries), "application/atom+xml", etag=f'"{len(entries)}"')
+    web.routes["/slack"] = Route(b"ok", "text/plain")
+    assert veille("feeds", "add", web.url("/feed.xml"), "--every", "3s").exit_code == 0
+    assert veille("track", "add", "Kyutai").exit_code == 0
+    assert veille("channels", "add", "slack", web.url("/slack")).exit_code == 0
+
+
+def publish(web: HTTPFixture, entries: list[dict[str, str]]) -> None:
+    web.routes["/feed.xml"] = Route(atom(entries), "application/atom+xml", etag=f'"{len(entries)}"')
+
+
+def test_picks_up_a_story_within_its_interval_and_stops_on_sigterm(service: Service, web: HTTPFixture) -> None:
+    web.routes["/a1"] = Route(page("Kyutai présente Moshi", "Le laboratoire Kyutai présente Moshi."))
+    entries = [{"title": "Kyutai présente Moshi", "link": web.url("/a1")}]
+    setup(web, entries)
+    service.start()
+    wait_for(lambda: len(slack_titles(web)) == 1, 60, "the first alert", service.log)
+
+    web.routes["/a2"] = Route(page("Kyutai ouvre ses poids", "Kyutai publie les poids de son modèle."))
+    publish(web, [*entries, {"title": "Kyutai ouvre ses poids", "link": web.url("/a2")}])
+    took = wait_for(lambda: len(slack_titles(web)) == 2, 3 + 10, "the alert for a story published while running",
+                    service.log)
+    assert took <= 13
+    assert service.terminate() == 0
+    assert len(slack_titles(web)) == 2
+
+
+def test_sigkill_mid_pipeline_loses_and_repeats_nothing(service: Service, web: HTTPFixture) -> None:
+    # a slow page: the worker is killed while it is being fetched
+    web.routes["/slow"] = Route(page("Kyutai lève des fonds", "Kyutai annonce une levée."), delay=4)
+    web.routes["/fast"] = Route(page("Kyutai recrute", "Kyutai recrute des chercheurs à Paris."))
+    setup(web, [{"title": "Kyutai lève des fonds", "link": web.url("/slow")},
+                {"title": "Kyutai recrute", "link": web.url("/fast")}])
+    service.start()
+    wait_for(lambda: bool(web.hits("/slow")), 60, "the slow page to be requested", service.log)
+    service.kill()
+    restarted = time.monotonic()
+    service.start()
+    wait_for(lambda: len(slack_titles(web)) >= 2, 60, "both alerts after the restart", service.log)
+    assert time.monotonic() - restarted < 60
+    time.sleep(12)  # longer than VEILLE_STALE_AFTER: nothing is sent again
+    titles = slack_titles(web)
+    assert sorted(titles) == sorted(set(titles)) and len(titles) == 2, titles
+    service.terminate()
+
+
+def test_sigkill_during_delivery_resumes_without_repeat(service: Service, web: HTTPFixture) -> None:
+    # Slack answers slowly: the kill lands while an alert is being sent, before Slack has accepted it
+    web.routes["/a1"] = Route(page("Kyutai et Iliad", "Kyutai travaille avec Iliad."))
+    setup(web, [{"title": "Kyutai et Iliad", "link": web.url("/a1")}])
+    accepted: list[int] = []
+
+    def slack(request: object) -> Route:
+        if not accepted:
+            accepted.append(0)
+            return Route(b"", "text/plain", 200, delay=30)  # the first attempt never completes: killed
+        accepted.append(1)
+        return Route(b"ok", "text/plain")
+
+    web.routes["/slack"] = slack  # type: ignore[assignment]
+    service.start()
+    wait_for(lambda: len(accepted) == 1, 60, "the first delivery attempt", service.log)
+    service.kill()
+    service.start()
+    wait_for(lambda: len(accepted) == 2, 60, "the resumed delivery", service.log)
+    time.sleep(10)
+    assert len(accepted) == 2
+    service.terminate()
