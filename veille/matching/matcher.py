@@ -30,7 +30,7 @@ from veille.matching.query import (
     render,
     terms,
 )
-from veille.matching.snippet import snippet
+from veille.matching.snippet import Snippets
 
 FIRST_PARAGRAPH = 500  # characters, when the text has no blank line
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
@@ -109,6 +109,7 @@ class Matcher:
         candidates = sorted({i for term_id in found for i in self._mentioned_by[term_id]})
         check = _Check(found, self._term_ids, _host(url))
         first_paragraph = _first_paragraph_end(text) if candidates else 0
+        snippets = (Snippets(title), Snippets(text))
         matches: list[Hit] = []
         vetoed: list[Veto] = []
         for index in candidates:
@@ -123,7 +124,7 @@ class Matcher:
             if reason is not None:
                 vetoed.append(Veto(spec.id, spec.name, reason, term))
                 continue
-            shown, highlight = snippet(title if best[0] == _TITLE else text, best[1], best[2])
+            shown, highlight = snippets[best[0]].around(best[1], best[2])
             matches.append(
                 Hit(
                     entity_id=spec.id,

@@ -42,6 +42,7 @@ _SPACELESS = (
 _LOWER: dict[int, str] = {}  # str.translate tables, filled on first sight of each character
 _CASED: dict[int, str] = {}
 _LENGTH: dict[str, int] = {}
+_UNEVEN: set[str] = set()  # characters that do not fold to exactly one character
 _SPACE_RUNS = re.compile(" {2,}")
 
 
@@ -69,11 +70,15 @@ class Folded:
 
 def fold(text: str) -> Folded:
     """Fold `text` for matching, keeping the way back to the original characters."""
-    for char in set(text).difference(_LENGTH):
+    chars = set(text)
+    for char in chars.difference(_LENGTH):
         _learn(char)
     lower = text.translate(_LOWER)
     cased = text.translate(_CASED)
-    offsets = list(chain.from_iterable(map(repeat, range(len(text)), map(_LENGTH.__getitem__, text))))
+    if _UNEVEN.isdisjoint(chars):
+        offsets = list(range(len(text)))
+    else:
+        offsets = list(chain.from_iterable(map(repeat, range(len(text)), map(_LENGTH.__getitem__, text))))
     if "  " in lower:
         lower, cased, offsets = _collapse_spaces(lower, cased, offsets)
     return Folded(source=text, text=lower, cased=cased, offsets=offsets)
@@ -191,6 +196,8 @@ def _learn(char: str) -> None:
     _LOWER[ord(char)] = lower
     _CASED[ord(char)] = cased
     _LENGTH[char] = len(lower)
+    if len(lower) != 1:
+        _UNEVEN.add(char)
 
 
 def _fold_char(char: str) -> tuple[str, str]:

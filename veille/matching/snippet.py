@@ -3,44 +3,64 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 
 LIMIT = 300  # characters, not counting the "…" marks of a cut
 
 # The end of a sentence: . ! ? … (with closing quotes) before a space, a CJK full stop, a blank line.
 # A single capital before the dot is an initial (M. Niel, J. Smith), not the end of a sentence.
 _SENTENCE_END = re.compile(r"(?<![\s(][A-Z])[.!?…]+[\"'»”’)\]]*(?=\s)|[。！？]+|\n[^\S\n]*\n")
-_LINE_BREAKS = str.maketrans("\n\r\t\v\f", "     ")  # shown as spaces, one for one
 _SPACE = re.compile(r"\s")
-_WINDOW = 4 * LIMIT  # how far to look for the ends of a sentence
+_LINE_BREAKS = str.maketrans("\n\r\t\v\f", "     ")  # shown as spaces, one for one
+
+
+class Snippets:
+    """Snippets of one text; its sentence ends are found once, on the first request."""
+
+    def __init__(self, source: str, *, limit: int = LIMIT) -> None:
+        self.source = source
+        self.limit = limit
+        self._starts: list[int] | None = None  # where each sentence end begins...
+        self._ends: list[int] = []  # ...and where it ends (the next sentence starts after it)
+
+    def around(self, start: int, end: int) -> tuple[str, tuple[int, int]]:
+        """The sentence around the hit [start, end), cut to about `limit` characters on word
+        boundaries with "…", and where the hit is inside it. Line breaks show as spaces."""
+        source, limit = self.source, self.limit
+        if self._starts is None:
+            found = [(m.start(), m.end()) for m in _SENTENCE_END.finditer(source)]
+            self._starts = [s for s, _ in found]
+            self._ends = [e for _, e in found]
+        before = bisect_right(self._ends, start) - 1
+        lo = self._ends[before] if before >= 0 else 0
+        after = bisect_left(self._starts, end)
+        hi = self._ends[after] if after < len(self._starts) else len(source)
+        lo, hi = _strip(source, lo, hi, start, end)
+        head = tail = ""
+        if hi - lo > limit:
+            room = max(0, limit - (end - start))
+            cut_lo = max(lo, start - room // 2)
+            cut_hi = min(hi, cut_lo + max(limit, end - cut_lo))
+            cut_lo = max(lo, min(start, cut_hi - limit))
+            if cut_lo > lo:
+                space = _SPACE.search(source, cut_lo, start)
+                lo, head = (space.end() if space else start), "… "
+            if cut_hi < hi:
+                spaces = [m.start() for m in _SPACE.finditer(source, end, cut_hi)]
+                hi, tail = (spaces[-1] if spaces else end), " …"
+            lo, hi = _strip(source, lo, hi, start, end)
+        shift = len(head) - lo
+        return head + source[lo:hi].translate(_LINE_BREAKS) + tail, (start + shift, end + shift)
 
 
 def snippet(source: str, start: int, end: int, *, limit: int = LIMIT) -> tuple[str, tuple[int, int]]:
-    """The sentence of `source` around the hit [start, end), cut to about `limit` characters on word
-    boundaries with "…", and where the hit is inside it. Line breaks inside it show as spaces."""
-    lo = max(0, start - _WINDOW)
-    for boundary in _SENTENCE_END.finditer(source, lo, start):
-        lo = boundary.end()
-    after = _SENTENCE_END.search(source, end, min(len(source), end + _WINDOW))
-    hi = after.end() if after else min(len(source), end + _WINDOW)
+    """The snippet of one hit; use `Snippets` for several hits in the same text."""
+    return Snippets(source, limit=limit).around(start, end)
+
+
+def _strip(source: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int]:
     while lo < start and source[lo].isspace():
         lo += 1
     while hi > end and source[hi - 1].isspace():
         hi -= 1
-    head = tail = ""
-    if hi - lo > limit:
-        room = max(0, limit - (end - start))
-        cut_lo = max(lo, start - room // 2)
-        cut_hi = min(hi, cut_lo + max(limit, end - cut_lo))
-        cut_lo = max(lo, min(start, cut_hi - limit))
-        if cut_lo > lo:
-            space = _SPACE.search(source, cut_lo, start)
-            lo, head = (space.end() if space else start), "… "
-        if cut_hi < hi:
-            spaces = [m.start() for m in _SPACE.finditer(source, end, cut_hi)]
-            hi, tail = (spaces[-1] if spaces else end), " …"
-        while lo < start and source[lo].isspace():
-            lo += 1
-        while hi > end and source[hi - 1].isspace():
-            hi -= 1
-    shift = len(head) - lo
-    return head + source[lo:hi].translate(_LINE_BREAKS) + tail, (start + shift, end + shift)
+    return lo, hi
