@@ -636,10 +636,8 @@ def claim_backlog(ctx: Context, *, now: datetime | None = None, stale: bool = Tr
             s,
             select(Alert.id).where(
                 Alert.next_attempt_at <= now,
-                or_(
-                    (Alert.status == "pending") & or_(Alert.enqueued_at.is_(None), Alert.enqueued_at <= cutoff),
-                    (Alert.status == "sending") & (Alert.claimed_at <= stale_claim),
-                ),
+                or_(Alert.enqueued_at.is_(None), Alert.enqueued_at <= cutoff),
+                or_(Alert.status == "pending", (Alert.status == "sending") & (Alert.claimed_at <= stale_claim)),
             ).limit(limit),
         )
         if backlog.deliver:

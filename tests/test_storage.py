@@ -1,0 +1,141 @@
+"""Storage guarantees, on SQLite and (when VEILLE_TEST_POSTGRES_URL is set) PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from tests.conftest import HTTPFixture, Route
+from veille import pipeline
+from veille.settings import Settings
+from veille.storage.db import Database
+from veille.storage.models import Alert, Article, Attempt, Channel, Entity, Feed, Match, utcnow
+
+
+@pytest.fixture
+def ctx(database_url: str, tmp_path: Path) -> pipeline.Context:
+    settings = Settings(database_url=database_url, data_dir=tmp_path, allow_private_addresses=True,
+                        stale_after=30)
+    db = Database(database_url)
+    db.upgrade()
+    yield pipeline.Context(settings=settings, db=db)
+    db.dispose()
+
+
+def test_migrations_create_every_table_and_are_idempotent(ctx: pipeline.Context) -> None:
+    ctx.db.upgrade()
+    tables = set(inspect(ctx.db.engine).get_table_names())
+    assert {"feeds", "articles", "entries", "entities", "matches", "channels", "alerts", "attempts"} <= tables
+
+
+def add_feeds(ctx: pipeline.Context, n: int) -> None:
+    past = utcnow() - timedelta(seconds=5)
+    ctx.db.run(lambda s: s.add_all(
+        Feed(url=f"https://feeds{i}.example/rss", interval=300.0, next_poll_at=past) for i in range(n)
+    ))
+
+
+def test_two_dispatchers_never_claim_the_same_feed(ctx: pipeline.Context) -> None:
+    add_feeds(ctx, 60)
+    claims: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def dispatcher() -> None:
+        barrier.wait()
+        claims.append(pipeline.claim_due_feeds(ctx))
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [feed for batch in claims for feed in batch]
+    assert len(claimed) == 60 and len(set(claimed)) == 60
+    assert pipeline.claim_due_feeds(ctx) == []  # claimed for the whole interval
+
+
+def make_alert(ctx: pipeline.Context, webhook: str) -> int:
+    def work(s):  # type: ignore[no-untyped-def]
+        article = Article(url_key="example.org/a", url="https://example.org/a", title="Kyutai ouvre ses poids",
+                          text="Kyutai publie les poids.", state="matched")
+        entity = Entity(name="Kyutai", name_key="kyutai", aliases=[], excludes=[], options={})
+        channel = Channel(name="slack", kind="slack", target=webhook)
+        s.add_all([article, entity, channel])
+        s.flush()
+        s.add(Match(article_id=article.id, entity_id=entity.id, term="Kyutai", snippet="Kyutai publie les poids.",
+                    hl_start=0, hl_end=6))
+        alert = Alert(article_id=article.id, channel_id=channel.id)
+        s.add(alert)
+        s.flush()
+        return alert.id
+
+    return ctx.db.run(work)
+
+
+def test_one_alert_per_article_and_channel_is_a_database_rule(ctx: pipeline.Context, web: HTTPFixture) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    make_alert(ctx, web.url("/slack"))
+    with pytest.raises(IntegrityError):
+        ctx.db.run(lambda s: s.add(Alert(article_id=1, channel_id=1)))
+
+
+def test_racing_deliveries_send_once(ctx: pipeline.Context, web: HTTPFixture) -> None:
+    web.routes["/slack"] = Route(b"ok", "text/plain", delay=0.3)
+    alert_id = make_alert(ctx, web.url("/slack"))
+    results: list[pipeline.DeliveryResult] = []
+    barrier = threading.Barrier(3)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(pipeline.deliver_alert(ctx, alert_id))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == ["sent", "skipped", "skipped"]
+    assert len(web.hits("/slack", "POST")) == 1
+    assert pipeline.deliver_alert(ctx, alert_id).status == "skipped"  # a redelivered task is a no-op
+    assert ctx.db.run(lambda s: s.scalar(select(func.count()).select_from(Attempt))) == 1
+
+
+def test_transient_failure_is_retried_later_and_permanent_marks_channel_failing(
+    ctx: pipeline.Context, web: HTTPFixture
+) -> None:
+    web.routes["/slack"] = Route(b"busy", "text/plain", 503, headers={"Retry-After": "120"})
+    alert_id = make_alert(ctx, web.url("/slack"))
+    result = pipeline.deliver_alert(ctx, alert_id)
+    assert result.status == "pending"
+    alert = ctx.db.run(lambda s: s.get_one(Alert, alert_id))
+    assert alert.status == "pending" and alert.next_attempt_at > utcnow() + timedelta(seconds=100)
+    assert pipeline.deliver_alert(ctx, alert_id).status == "skipped"  # not due yet
+
+    ctx.db.run(lambda s: s.get_one(Alert, alert_id).__setattr__("next_attempt_at", utcnow()))
+    web.routes["/slack"] = Route(b"no_service", "text/plain", 404)
+    assert pipeline.deliver_alert(ctx, alert_id).status == "failed"
+    channel = ctx.db.run(lambda s: s.scalar(select(Channel)))
+    assert channel.state == "failing" and "404" in (channel.last_error or "")
+    attempts = ctx.db.run(lambda s: s.scalars(select(Attempt).order_by(Attempt.id)).all())
+    assert [a.ok for a in attempts] == [False, False]
+
+
+def test_interrupted_work_is_found_again_once_stale(ctx: pipeline.Context, web: HTTPFixture) -> None:
+    alert_id = make_alert(ctx, web.url("/slack"))
+    long_ago = utcnow() - timedelta(minutes=5)
+
+    def crash_mid_send(s):  # type: ignore[no-untyped-def]
+        alert = s.get_one(Alert, alert_id)
+        alert.status, alert.claimed_at, alert.enqueued_at = "sending", long_ago, long_ago
+
+    ctx.db.run(crash_mid_send)
+    backlog = pipeline.claim_backlog(ctx)
+    assert backlog.deliver == [alert_id]
+    assert pipeline.claim_backlog(ctx).deliver == []  # handed out once per stale period
+    web.routes["/slack"] = Route(b"ok", "text/plain")
+    assert pipeline.deliver_alert(ctx, alert_id).status == "sent"
