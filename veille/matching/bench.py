@@ -13,7 +13,10 @@ import time
 
 from veille.matching.matcher import EntitySpec, Matcher
 
-_SYLLABLES = ("ka", "lu", "mi", "to", "ra", "ne", "so", "vi", "da", "pe", "zo", "ri", "ma", "ku", "le", "fa")
+_SYLLABLES = (
+    "ka", "lu", "mi", "to", "ra", "ne", "so", "vi", "da", "pe", "zo", "ri", "ma", "ku",
+    "le", "fa", "no", "ti", "be", "gu", "ja", "lo", "se", "wa", "bro", "tel", "vin",
+)  # fmt: skip
 _FILLER = (
     "Le laboratoire parisien a présenté mardi un nouveau modèle de langage, entraîné sur des données "
     "publiques et publié sous licence ouverte. Selon ses dirigeants, l’objectif est de rattraper les "
@@ -24,8 +27,7 @@ _FILLER = (
 
 def _name(rng: random.Random) -> str:
     words = [
-        "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize()
-        for _ in range(rng.randint(1, 3))
+        "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize() for _ in range(rng.randint(1, 3))
     ]
     return " ".join(words)
 
