@@ -62,7 +62,8 @@ class Folded:
         first, last = self.offsets[start], self.offsets[end - 1]
         stop = self.offsets[end] if end < len(self.offsets) else len(self.source)
         stop = max(stop, last + 1)
-        # Keep the combining accents folding dropped after the last character, not removed spaces.
+        # Take in the combining accents that folding dropped after the last character, but not the
+        # soft hyphens or zero-width characters that follow it.
         while stop - 1 > last and not unicodedata.category(self.source[stop - 1]).startswith("M"):
             stop -= 1
         return first, stop
