@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tasks.common import context
 from veille import pipeline
-from worker.app import app
+from worker.application import app
 
 
 @app.task(acks_late=True)

@@ -6,7 +6,7 @@ import logging
 
 from tasks.common import context
 from veille import pipeline
-from worker.app import app
+from worker.application import app
 
 log = logging.getLogger(__name__)
 

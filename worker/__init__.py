@@ -1,5 +1,5 @@
 """The Celery app: `celery -A worker worker` and `celery -A worker beat` use it, as does `veille run`."""
 
-from worker.app import app
+from worker.application import app
 
 __all__ = ["app"]
