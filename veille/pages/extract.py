@@ -47,8 +47,9 @@ def extract_article(html: str | bytes, *, url: str, content_type: str | None = N
     meta = metadata.meta_values(tree)
     objects = metadata.json_ld(tree)
     canonical = metadata.canonical_url(tree, page_url, meta)
-    title = metadata.title(tree, page_url, meta)
+    title = metadata.title(tree, page_url, meta, objects)
     published = metadata.published(tree, page_url, meta, objects)
+    author = metadata.author(tree, page_url, meta, objects)
     declared = metadata.declared_language(tree, meta)
     amp = metadata.amp_canonical(tree, page_url, canonical)
     prepare_for_extraction(tree)
@@ -61,6 +62,6 @@ def extract_article(html: str | bytes, *, url: str, content_type: str | None = N
         published=published,
         # the text's own language wins: templates often declare the site's default language
         language=detect_language(text or title) or declared,
-        author=metadata.author(meta, objects),
+        author=author,
         amp_canonical=amp,
     )

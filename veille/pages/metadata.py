@@ -149,11 +149,12 @@ def amp_canonical(tree: HtmlElement, url: str, canonical: str) -> bool:
 # --- title --------------------------------------------------------------------------------------
 
 
-def title(tree: HtmlElement, url: str, meta: dict[str, str]) -> str:
-    """og:title, then the first ``<h1>``, then ``<title>``; a site name before or after it removed."""
+def title(tree: HtmlElement, url: str, meta: dict[str, str], objects: list[JsonObject] | None = None) -> str:
+    """og:title, the first ``<h1>``, JSON-LD headline, ``<title>``; a site name before or after it removed."""
     sites = site_names(url, meta)
     candidates = [meta.get("og:title"), meta.get("twitter:title")]
     candidates.extend(h1.text_content() for h1 in tree.iter("h1"))
+    candidates.extend(_as_str(obj.get("headline")) for obj in article_objects(objects or []))
     candidates.extend(t.text_content() for t in tree.iter("title"))
     for candidate in candidates:
         text = clean_text(candidate)
@@ -280,18 +281,42 @@ def _as_str(value: Any) -> str | None:
 # --- author -------------------------------------------------------------------------------------
 
 
-def author(meta: dict[str, str], objects: list[JsonObject]) -> str | None:
-    """JSON-LD ``author`` names, else the ``author`` meta tags; None when only a URL is given."""
+def author(tree: HtmlElement, url: str, meta: dict[str, str], objects: list[JsonObject]) -> str | None:
+    """JSON-LD ``author`` names, else the author meta tags, else ``itemprop=author`` or ``rel=author``.
+
+    A name that is the site's own ("BBC News", "The Economist") is no author.
+    """
+    sites = site_names(url, meta)
     for obj in article_objects(objects):
-        names = [clean_author(name) for name in _names(obj.get("author"))]
-        names = [name for name in dict.fromkeys(names) if name]
-        if names:
-            return ", ".join(names)
-    for key in _AUTHOR_META:
-        name = clean_author(meta.get(key))
-        if name:
-            return name
+        publisher = obj.get("publisher")
+        if isinstance(publisher, dict) and isinstance(publisher.get("name"), str):
+            sites.add(_compact(publisher["name"]))
+    for names in _author_candidates(tree, meta, objects):
+        cleaned = [clean_author(name) for name in names]
+        kept = [name for name in dict.fromkeys(cleaned) if name and _compact(name) not in sites]
+        if kept:
+            return ", ".join(kept[:5])
     return None
+
+
+def _author_candidates(
+    tree: HtmlElement, meta: dict[str, str], objects: list[JsonObject]
+) -> Iterator[list[str]]:
+    """Lists of names, best source first; the markup is only searched when the metadata has none."""
+    for obj in article_objects(objects):
+        yield list(_names(obj.get("author")))
+    for key in _AUTHOR_META:
+        if key in meta:
+            yield [meta[key]]
+    yield [_itemprop_name(element) for element in tree.xpath("//*[@itemprop='author']")]
+    yield [link.text_content() for link in tree.xpath("//a[@rel='author']")]
+
+
+def _itemprop_name(element: HtmlElement) -> str:
+    name = element.find(".//*[@itemprop='name']")
+    if name is not None:
+        return str(name.get("content") or name.text_content())
+    return str(element.get("content") or element.text_content())
 
 
 def _names(value: Any) -> Iterator[str]:
@@ -305,9 +330,10 @@ def _names(value: Any) -> Iterator[str]:
 
 
 def clean_author(value: str | None) -> str:
+    """A person's name from a byline: "By Jane Doe, CNN" -> "Jane Doe, CNN"; "" for URLs and e-mails."""
     name = clean_text(value)
-    name = re.sub(r"^(by|par|de)\s+", "", name, flags=re.IGNORECASE)
-    if not name or len(name) > 120 or "://" in name or name.startswith("www.") or "@" in name:
+    name = re.sub(r"^(?:by|par|de|von)\s+", "", name, flags=re.IGNORECASE)
+    if not name or len(name) > 100 or "://" in name or name.startswith("www.") or "@" in name:
         return ""
     return name
 
