@@ -1,0 +1,89 @@
+"""Helpers every command uses: settings, database, output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from veille import pipeline
+from veille.settings import Settings, SettingsError, get_settings, parse_duration
+from veille.storage.db import DatabaseError
+from veille.storage.models import utcnow
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("veille")
+
+
+class UsageError(Exception):
+    """A command can't do what was asked; the message says why. Exit status 1."""
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "charset_normalizer", "readability"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def context() -> pipeline.Context:
+    """Settings, logging and an upgraded database: every command starts here."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from exc
+    setup_logging(settings)
+    ctx = pipeline.make_context(settings)
+    try:
+        ctx.db.upgrade()
+    except DatabaseError as exc:
+        raise fail(str(exc), 2) from exc
+    return ctx
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    seconds = ((now or utcnow()) - value).total_seconds()
+    when = "ago" if seconds >= 0 else "from now"
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} {when}"
+    return f"{int(seconds)}s {when}"
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def duration_option(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise fail(f"{name}: {exc}", 2) from exc
+    if seconds <= 0:
+        raise fail(f"{name}: must be longer than zero", 2)
+    return seconds
+
+

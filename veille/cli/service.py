@@ -1,0 +1,208 @@
+"""`veille init`, `poll`, `run`, `matches`, `status`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from veille import pipeline
+from veille.cli.app import app
+from veille.cli.channels import channel_row
+from veille.cli.common import ago, context, duration_option, err, iso, out, print_json
+from veille.cli.feeds import feed_row
+from veille.cli.track import new_entity
+from veille.feeds.opml import parse_opml
+from veille.matching import fold_term
+from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
+
+
+STARTER_OPML = "starter-feeds.opml"
+STARTER_WATCHLIST = "starter-watchlist.json"
+
+
+@app.command()
+def init(
+    starter: Annotated[bool, typer.Option("--starter", help="Load the starter feeds and watchlist if empty.")] = False,
+) -> None:
+    """Create or upgrade the database; with --starter, seed an empty one with the starter lists."""
+    ctx = context()
+    if not starter:
+        out.print("database is up to date")
+        return
+
+    def seed(s: Session) -> tuple[int, int] | None:
+        if s.scalar(select(func.count()).select_from(Feed)) or s.scalar(select(func.count()).select_from(Entity)):
+            return None
+        data = resources.files("veille") / "data"
+        feeds = parse_opml(data.joinpath(STARTER_OPML).read_bytes()).feeds
+        for item in feeds:
+            s.add(Feed(url=item.url, title=item.title, tags=list(item.tags), interval=ctx.settings.poll_interval))
+        watchlist = json.loads(data.joinpath(STARTER_WATCHLIST).read_text(encoding="utf-8"))
+        for item in watchlist:
+            s.add(new_entity(item["name"], item.get("aliases", []), item.get("excludes", []), item.get("options", {})))
+        return len(feeds), len(watchlist)
+
+    seeded = ctx.db.run(seed)
+    if seeded is None:
+        out.print("database already has feeds or entities: starter lists not loaded")
+    else:
+        out.print(f"loaded the starter lists: {seeded[0]} feeds, {seeded[1]} tracked entities")
+
+
+@app.command()
+def poll() -> None:
+    """Poll every enabled feed now, fetch, match and deliver, in-process; then exit."""
+    ctx = context()
+    summary = pipeline.poll_once(ctx)
+    feeds_ok = sum(1 for r in summary.feeds if r.status == "ok")
+    not_modified = sum(1 for r in summary.feeds if r.status == "not modified")
+    errors = [r for r in summary.feeds if r.status == "error"]
+    new = sum(len(r.new_articles) + len(r.ready_articles) for r in summary.feeds)
+    out.print(
+        f"polled {len(summary.feeds)} feeds ({feeds_ok} ok, {not_modified} not modified, {len(errors)} errors); "
+        f"{new} new articles, {summary.pages} pages fetched, {summary.articles_matched} matched; "
+        f"alerts: {summary.count('sent')} sent, {summary.count('pending')} to retry, {summary.count('failed')} failed "
+        f"in {summary.seconds:.1f}s"
+    )
+    for result in errors:
+        err.print(f"feed {result.feed_id}: {result.error}")
+
+
+@app.command()
+def run(
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Worker processes.")] = None,
+    no_beat: Annotated[bool, typer.Option("--no-beat", help="Worker only (beat runs elsewhere).")] = False,
+) -> None:
+    """The background service: a Celery worker with its beat."""
+    ctx = context()
+    from worker import app as celery_app  # Celery is only imported by the command that runs it
+
+    data_dir = ctx.settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        "worker",
+        f"--loglevel={ctx.settings.log_level}",
+        f"--concurrency={concurrency or ctx.settings.worker_concurrency}",
+        "--queues=polls,pages,alerts,celery",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if not no_beat:
+        argv += ["--beat", f"--schedule={(data_dir / 'celerybeat-schedule').resolve()}"]
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def matches(
+    entity: Annotated[str | None, typer.Option("--entity")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="e.g. 7d: only matches made since then.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Matched articles, newest first."""
+    ctx = context()
+    window = duration_option(since, "--since")
+
+    def load(s: Session) -> list[dict[str, Any]]:
+        query = (
+            select(Match, Entity.name, Article, Feed.title, Feed.url)
+            .join(Entity, Entity.id == Match.entity_id)
+            .join(Article, Article.id == Match.article_id)
+            .outerjoin(Feed, Feed.id == Article.feed_id)
+            .order_by(Match.matched_at.desc(), Match.id.desc())
+        )
+        if entity:
+            query = query.where(Entity.name_key == fold_term(entity))
+        if window:
+            query = query.where(Match.matched_at >= utcnow() - timedelta(seconds=window))
+        return [
+            {
+                "entity": name,
+                "title": article.title,
+                "url": article.canonical_url or article.url,
+                "feed": feed_title or feed_url,
+                "snippet": match.snippet,
+                "term": match.term,
+                "count": match.count,
+                "in_title": match.in_title,
+                "published": iso(article.published_at),
+                "matched_at": iso(match.matched_at),
+            }
+            for match, name, article, feed_title, feed_url in s.execute(query)
+        ]
+
+    rows = ctx.db.run(load)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("matched", "entity", "title", "feed")
+    for row in rows:
+        table.add_row(row["matched_at"][:16].replace("T", " "), row["entity"], f"{row['title']}\n{row['url']}",
+                      row["feed"] or "")
+    out.print(table)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a feed or channel is failing.")] = False,
+) -> None:
+    """Feeds, channels and alerts at a glance."""
+    ctx = context()
+
+    def load(s: Session) -> dict[str, Any]:
+        pending, failed = pipeline.count_pending(s)
+        backlog = s.scalar(
+            select(func.count()).select_from(Article).where(or_(Article.state == "new", Article.state == "fetching"))
+        )
+        return {
+            "feeds": [feed_row(f) for f in s.scalars(select(Feed).order_by(Feed.id))],
+            "channels": [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))],
+            "alerts": {
+                "pending": pending,
+                "failed": failed,
+                "sent": s.scalar(select(func.count()).select_from(Alert).where(Alert.status == "sent")) or 0,
+            },
+            "articles": {
+                "total": s.scalar(select(func.count()).select_from(Article)) or 0,
+                "waiting_for_page": backlog or 0,
+            },
+            "entities": s.scalar(select(func.count()).select_from(Entity)) or 0,
+        }
+
+    report = ctx.db.run(load)
+    failing = [f for f in report["feeds"] if f["last_status"] == "error"] + [
+        c for c in report["channels"] if c["state"] == "failing"
+    ]
+    if as_json:
+        print_json(report)
+    else:
+        now = utcnow()
+        table = Table("feed", "last poll", "status", "next poll", title="feeds")
+        for f in report["feeds"]:
+            state = f["last_status"] or "not polled yet"
+            if f["error"]:
+                state = f"[red]{state}: {f['error']}[/red]"
+            table.add_row(f["title"] or f["url"], ago(parse_iso(f["last_poll"]), now), state,
+                          ago(parse_iso(f["next_poll"]), now))
+        out.print(table)
+        channels = Table("channel", "kind", "state", "since", "last error", title="channels")
+        for c in report["channels"]:
+            state = c["state"] if c["state"] == "ok" else f"[red]{c['state']}[/red]"
+            channels.add_row(c["name"], c["kind"], state, ago(parse_iso(c["since"]), now), c["last_error"] or "")
+        out.print(channels)
+        alerts = report["alerts"]
+        out.print(f"alerts: {alerts['sent']} sent, {alerts['pending']} pending, {alerts['failed']} failed; "
+                  f"{report['entities']} tracked entities; {report['articles']['total']} articles")
+    if check and failing:
+        raise typer.Exit(1)
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
