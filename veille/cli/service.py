@@ -22,7 +22,6 @@ from veille.feeds.opml import parse_opml
 from veille.matching import fold_term
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
 
-
 STARTER_OPML = "starter-feeds.opml"
 STARTER_WATCHLIST = "starter-watchlist.json"
 

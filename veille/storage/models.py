@@ -75,6 +75,8 @@ class Feed(Base):
     last_status: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None]
+    failing_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -162,6 +164,7 @@ class Channel(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     state_since: Mapped[datetime] = mapped_column(default=utcnow)
     paused_until: Mapped[datetime | None]
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
