@@ -1,0 +1,42 @@
+"""The stages an article goes through, as plain functions.
+
+``veille poll`` calls :func:`poll_once`, which runs every stage in-process; the Celery
+tasks call the same stage functions one step at a time. Each stage claims its rows with a
+conditional UPDATE and relies on unique constraints, so running a stage twice for the
+same ids (a redelivered task, two workers racing) is harmless.
+
+    claim_due_feeds -> poll_feeds -> fetch_pages -> match_articles -> deliver_alerts
+"""
+
+from veille.pipeline.context import Context, make_context, run_async
+from veille.pipeline.delivery import DeliveryResult, build_message, deliver_alert, deliver_alerts, retry_delay
+from veille.pipeline.feeds import FeedResult, claim_due_feeds, poll_feeds
+from veille.pipeline.match import Matcher, entity_spec, load_matcher, match_articles, match_text
+from veille.pipeline.pages import fetch_pages
+from veille.pipeline.poll import PollSummary, count_pending, poll_once
+from veille.pipeline.recovery import Backlog, claim_backlog
+
+__all__ = [
+    "Backlog",
+    "Context",
+    "DeliveryResult",
+    "FeedResult",
+    "Matcher",
+    "PollSummary",
+    "build_message",
+    "claim_backlog",
+    "claim_due_feeds",
+    "count_pending",
+    "deliver_alert",
+    "deliver_alerts",
+    "entity_spec",
+    "fetch_pages",
+    "load_matcher",
+    "make_context",
+    "match_articles",
+    "match_text",
+    "poll_feeds",
+    "poll_once",
+    "retry_delay",
+    "run_async",
+]

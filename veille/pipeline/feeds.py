@@ -1,0 +1,210 @@
+"""Polling: claim due feeds, fetch them concurrently with conditional GET, store new entries once."""
+
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from veille import http
+from veille.feeds.parse import FeedEntry, FeedParseError, parse_feed
+from veille.feeds.schedule import next_poll
+from veille.pages.extract import html_to_text
+from veille.pages.urls import normalize_url, url_key
+from veille.pipeline.context import Context, _insert, run_async
+from veille.storage.db import rowcount
+from veille.storage.models import Article, Entry, Feed, utcnow
+
+log = logging.getLogger(__name__)
+
+# feeds
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    feed_id: int
+    status: str                                # "ok", "not modified", "error"
+    new_articles: tuple[int, ...] = ()         # need a page fetch
+    ready_articles: tuple[int, ...] = ()       # carry their own full text: go straight to matching
+    entries: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedRequest:
+    feed_id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Claim the feeds whose ``next_poll_at`` has passed: each claim moves ``next_poll_at`` one interval
+    ahead with a conditional UPDATE, so two dispatchers never claim the same feed for the same interval."""
+    now = now or utcnow()
+
+    def work(s: Session) -> list[int]:
+        due = s.execute(
+            select(Feed.id, Feed.next_poll_at, Feed.interval)
+            .where(Feed.enabled.is_(True), Feed.next_poll_at <= now)
+            .order_by(Feed.next_poll_at)
+            .limit(limit)
+        ).all()
+        claimed = []
+        for feed_id, due_at, interval in due:
+            lease = now + timedelta(seconds=max(interval, 30.0))
+            rows = rowcount(s.execute(
+                update(Feed).where(Feed.id == feed_id, Feed.next_poll_at == due_at).values(next_poll_at=lease)
+            ))
+            if rows == 1:
+                claimed.append(feed_id)
+        return claimed
+
+    return ctx.db.run(work)
+
+
+async def _fetch_feeds(ctx: Context, requests: Sequence[_FeedRequest]) -> list[http.Response | http.FetchError]:
+    settings = ctx.settings
+    limiter = http.HostLimiter(settings.per_host_concurrency, settings.fetch_concurrency)
+    async with http.make_client(settings) as client:
+
+        async def one(request: _FeedRequest) -> http.Response | http.FetchError:
+            headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"}
+            if request.etag:
+                headers["If-None-Match"] = request.etag
+            if request.last_modified:
+                headers["If-Modified-Since"] = request.last_modified
+            try:
+                async with limiter.slot(request.url):
+                    return await http.fetch(client, request.url, max_bytes=settings.max_feed_bytes, headers=headers)
+            except http.FetchError as exc:
+                return exc
+
+        return await asyncio.gather(*(one(r) for r in requests))
+
+
+def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
+    """Fetch the feeds concurrently (conditional GET) and store their new entries."""
+    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids))).all())
+    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
+    responses: list[http.Response | http.FetchError] = run_async(_fetch_feeds(ctx, requests))
+    results = []
+    for request, response in zip(requests, responses, strict=True):
+        try:
+            results.append(ctx.db.run(_store_feed, ctx, request.feed_id, response))
+        except Exception as exc:  # a broken feed is a recorded error, never a crashed worker
+            log.exception("storing feed failed", extra={"feed_id": request.feed_id})
+            results.append(_record_feed_error(ctx, request.feed_id, f"store: {type(exc).__name__}: {exc}"))
+    return results
+
+
+def _record_feed_error(ctx: Context, feed_id: int, message: str, retry_after: float | None = None) -> FeedResult:
+    def work(s: Session) -> FeedResult:
+        feed = s.get(Feed, feed_id)
+        if feed is not None:
+            now = utcnow()
+            feed.failures += 1
+            feed.last_status, feed.last_error, feed.last_poll_at = "error", message, now
+            feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures, retry_after=retry_after)
+        return FeedResult(feed_id=feed_id, status="error", error=message)
+
+    return ctx.db.run(work)
+
+
+def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response | http.FetchError) -> FeedResult:
+    feed = s.get(Feed, feed_id)
+    if feed is None:
+        return FeedResult(feed_id=feed_id, status="error", error="feed was removed")
+    now = utcnow()
+    feed.last_poll_at = now
+    if isinstance(response, http.FetchError):
+        feed.failures += 1
+        feed.last_status, feed.last_error = "error", f"fetcher: {response}"
+        feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures, retry_after=response.retry_after)
+        log.warning("feed fetch failed", extra={"feed_id": feed_id, "feed_url": feed.url, "error": str(response)})
+        return FeedResult(feed_id=feed_id, status="error", error=feed.last_error)
+    if response.status == 304:
+        feed.failures, feed.last_status, feed.last_error = 0, "not modified", None
+        feed.next_poll_at = next_poll(now, feed.interval)
+        return FeedResult(feed_id=feed_id, status="not modified")
+    try:
+        parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
+    except FeedParseError as exc:
+        feed.failures += 1
+        feed.last_status, feed.last_error = "error", str(exc)
+        feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures)
+        return FeedResult(feed_id=feed_id, status="error", error=str(exc))
+    feed.etag = response.headers.get("ETag")
+    feed.last_modified = response.headers.get("Last-Modified")
+    feed.title = feed.title or parsed.title
+    feed.site_url = feed.site_url or parsed.site_url
+    feed.failures, feed.last_status, feed.last_error = 0, "ok", None
+    feed.next_poll_at = next_poll(now, feed.interval)
+    new: list[int] = []
+    ready: list[int] = []
+    for entry in parsed.entries:
+        stored = _store_entry(s, ctx, feed, entry, base_url=response.url)
+        if stored is not None:
+            article_id, has_text = stored
+            (ready if has_text else new).append(article_id)
+    return FeedResult(
+        feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries)
+    )
+
+
+def _feed_text(ctx: Context, feed: Feed, entry: FeedEntry) -> str | None:
+    """The entry's own full text, when the feed carries the article and the feed's setting allows it."""
+    if feed.feed_text == "never" or not entry.content:
+        return None
+    text = html_to_text(entry.content)
+    if feed.feed_text == "always" or len(text) >= ctx.settings.feed_text_min_chars:
+        return text
+    return None
+
+
+def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base_url: str) -> tuple[int, bool] | None:
+    """Record one feed item; returns (article id, has full text) when the article is new to veille."""
+    if s.scalar(select(Entry.id).where(Entry.feed_id == feed.id, Entry.key == entry.key)) is not None:
+        return None
+    link = None
+    if entry.link:
+        try:
+            link = normalize_url(entry.link, base=base_url)
+        except ValueError:
+            link = None
+    key = url_key(link) if link else f"guid:{feed.id}:{entry.key}"
+    article_id = s.scalar(select(Article.id).where(or_(Article.url_key == key, Article.canonical_key == key)))
+    created = False
+    full_text = None
+    if article_id is None:
+        full_text = _feed_text(ctx, feed, entry)
+        values = dict(
+            url_key=key,
+            url=link or entry.link or "",
+            guid=entry.guid,
+            feed_id=feed.id,
+            title=entry.title or None,
+            feed_summary=entry.summary or None,
+            feed_content=entry.content or None,
+            text=full_text,
+            author=entry.author,
+            published_at=entry.published,
+            state="fetched" if (full_text is not None or not link) else "new",
+        )
+        if not link:  # nothing to fetch: match on what the feed says
+            values["text"] = full_text or html_to_text(entry.content or entry.summary)
+        result = s.execute(_insert(s, Article).values(**values).on_conflict_do_nothing())
+        article_id = s.scalar(select(Article.id).where(Article.url_key == key))
+        created = rowcount(result) > 0
+    s.execute(
+        _insert(s, Entry).values(feed_id=feed.id, key=entry.key, article_id=article_id).on_conflict_do_nothing()
+    )
+    if not created or article_id is None:
+        return None
+    return article_id, full_text is not None or not link

@@ -1,0 +1,113 @@
+"""Matching: every tracked entity over each article, matches stored, one outbox row per channel."""
+
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from veille.matching import EntitySpec, Matcher, MatchReport
+from veille.pipeline.context import Context, _insert
+from veille.storage.db import rowcount
+from veille.storage.models import Alert, Article, Channel, Entity, Match, utcnow
+
+log = logging.getLogger(__name__)
+
+# matching
+
+
+_matcher_cache: dict[str, Any] = {}
+
+
+def load_matcher(s: Session) -> tuple[Matcher, dict[int, Entity]]:
+    """A matcher for the enabled entities, rebuilt only when they change."""
+    entities = s.scalars(select(Entity).where(Entity.enabled.is_(True)).order_by(Entity.id)).all()
+    signature = repr([(e.id, e.name, e.aliases, e.excludes, e.options) for e in entities])
+    if _matcher_cache.get("signature") != signature:
+        _matcher_cache["matcher"] = Matcher(entity_spec(e) for e in entities)
+        _matcher_cache["signature"] = signature
+    return _matcher_cache["matcher"], {e.id: e for e in entities}
+
+
+def entity_spec(entity: Entity) -> EntitySpec:
+    options = entity.options or {}
+    return EntitySpec(
+        id=entity.id,
+        name=entity.name,
+        aliases=tuple(entity.aliases or ()),
+        excludes=tuple(entity.excludes or ()),
+        exact_aliases=tuple(options.get("exact_aliases", ())),
+        require=tuple(options.get("require", ())),
+        exact=bool(options.get("exact", False)),
+        query=options.get("query"),
+        min_mentions=int(options.get("min_mentions", 1)),
+        in_title=bool(options.get("in_title", False)),
+    )
+
+
+def match_text(matcher: Matcher, *, title: str, text: str, url: str | None) -> MatchReport:
+    return matcher.match(title=title or "", text=text or "", url=url)
+
+
+def match_articles(ctx: Context, article_ids: Sequence[int]) -> list[int]:
+    """Match the articles against every tracked entity; store matches and one outbox row per channel.
+    Returns the ids of alerts created now."""
+    created: list[int] = []
+    for article_id in article_ids:
+        created.extend(ctx.db.run(_match_one, article_id))
+    return created
+
+
+def _match_one(s: Session, article_id: int) -> list[int]:
+    article = s.get(Article, article_id)
+    if article is None or article.state != "fetched":
+        return []
+    matcher, entities = load_matcher(s)
+    report = match_text(
+        matcher, title=article.title or "", text=article.text or "", url=article.canonical_url or article.url
+    )
+    now = utcnow()
+    for hit in report.matches:
+        s.execute(
+            _insert(s, Match)
+            .values(
+                article_id=article_id,
+                entity_id=hit.entity_id,
+                term=hit.term,
+                snippet=hit.snippet,
+                hl_start=hit.highlight[0],
+                hl_end=hit.highlight[1],
+                count=hit.count,
+                in_title=hit.in_title,
+                matched_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+    claimed = rowcount(s.execute(
+        update(Article).where(Article.id == article_id, Article.state == "fetched")
+        .values(state="matched", matched_at=now, state_at=now)
+    ))
+    if claimed != 1 or not report.matches:
+        return []
+    channels = s.scalars(select(Channel).where(Channel.enabled.is_(True))).all()
+    if not channels:
+        names = ", ".join(entities[h.entity_id].name for h in report.matches)
+        log.info("ALERT %s: %s <%s>", names, article.title, article.canonical_url or article.url,
+                 extra={"article_id": article_id})
+        return []
+    alert_ids = []
+    for channel in channels:
+        s.execute(
+            _insert(s, Alert)
+            .values(article_id=article_id, channel_id=channel.id, status="pending", next_attempt_at=now,
+                    enqueued_at=now, created_at=now)
+            .on_conflict_do_nothing()
+        )
+        alert_id = s.scalar(select(Alert.id).where(Alert.article_id == article_id, Alert.channel_id == channel.id))
+        if alert_id is not None:
+            alert_ids.append(alert_id)
+    return alert_ids

@@ -1,0 +1,141 @@
+"""Pages: claim articles, fetch and extract them concurrently, store text and canonical URL."""
+
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from veille import http
+from veille.pages.extract import html_to_text
+from veille.pages.fetch import FetchedPage, fetch_page
+from veille.pages.urls import url_key
+from veille.pipeline.context import MAX_PAGE_ATTEMPTS, Context, run_async
+from veille.storage.db import rowcount
+from veille.storage.models import Article, utcnow
+
+log = logging.getLogger(__name__)
+
+# pages
+
+
+def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """Claim articles that need a page fetch (new, or a fetch interrupted long ago)."""
+    now = utcnow()
+    stale = now - timedelta(seconds=ctx.settings.stale_after)
+
+    def work(s: Session) -> list[tuple[int, str]]:
+        claimed = []
+        for article_id in article_ids:
+            rows = rowcount(s.execute(
+                update(Article)
+                .where(
+                    Article.id == article_id,
+                    or_(Article.state == "new", (Article.state == "fetching") & (Article.state_at < stale)),
+                )
+                .values(state="fetching", state_at=now, attempts=Article.attempts + 1)
+            ))
+            if rows == 1:
+                url = s.scalar(select(Article.url).where(Article.id == article_id))
+                claimed.append((article_id, url or ""))
+        return claimed
+
+    return ctx.db.run(work)
+
+
+async def _fetch_pages(ctx: Context, targets: Sequence[tuple[int, str]]) -> list[FetchedPage | http.FetchError]:
+    settings = ctx.settings
+    limiter = http.HostLimiter(settings.per_host_concurrency, settings.fetch_concurrency)
+    async with http.make_client(settings) as client:
+
+        async def one(url: str) -> FetchedPage | http.FetchError:
+            try:
+                async with limiter.slot(url):
+                    return await fetch_page(client, url, max_bytes=settings.max_page_bytes)
+            except http.FetchError as exc:
+                return exc
+
+        return await asyncio.gather(*(one(url) for _, url in targets))
+
+
+def fetch_pages(ctx: Context, article_ids: Sequence[int]) -> list[int]:
+    """Fetch and extract the articles' pages concurrently; returns the ids ready for matching."""
+    targets = _claim_articles(ctx, article_ids)
+    if not targets:
+        return []
+    pages: list[FetchedPage | http.FetchError] = run_async(_fetch_pages(ctx, targets))
+    ready = []
+    for (article_id, url), page in zip(targets, pages, strict=True):
+        try:
+            if ctx.db.run(_store_page, article_id, page):
+                ready.append(article_id)
+        except Exception:
+            log.exception("storing page failed", extra={"article_id": article_id, "entry_url": url})
+            ctx.db.run(_page_failed, article_id, "store: internal error", final=False)
+    return ready
+
+
+def _fallback_text(article: Article) -> str:
+    return html_to_text(article.feed_content or article.feed_summary or "")
+
+
+def _page_failed(s: Session, article_id: int, error: str, *, final: bool) -> bool:
+    article = s.get(Article, article_id)
+    if article is None:
+        return False
+    article.error = error
+    article.state_at = utcnow()
+    if final or article.attempts >= MAX_PAGE_ATTEMPTS:
+        # the page can't be had: match on what the feed itself says rather than miss a mention
+        article.text = _fallback_text(article)
+        article.state = "fetched"
+        return True
+    article.state = "new"
+    return False
+
+
+def _store_page(s: Session, article_id: int, page: FetchedPage | http.FetchError) -> bool:
+    article = s.get(Article, article_id)
+    if article is None or article.state != "fetching":
+        return False
+    if isinstance(page, http.FetchError):
+        log.info("page fetch failed", extra={"article_id": article_id, "entry_url": article.url, "error": str(page)})
+        return _page_failed(s, article_id, f"fetcher: {page}", final=not page.transient)
+    if page.article is None:
+        return _page_failed(s, article_id, f"skipped: {page.skipped}", final=True)
+    extracted = page.article
+    canonical = extracted.canonical_url or page.url
+    canonical_key = url_key(canonical)
+    owner = s.scalar(
+        select(Article.id).where(
+            or_(Article.canonical_key == canonical_key, Article.url_key == canonical_key), Article.id != article_id
+        )
+    )
+    article.state_at = utcnow()
+    if owner is not None:
+        article.state, article.duplicate_of, article.canonical_url = "duplicate", owner, canonical
+        return False
+    article.canonical_url = canonical
+    article.title = extracted.title or article.title
+    article.text = extracted.text or _fallback_text(article)
+    article.language = extracted.language
+    article.author = extracted.author or article.author
+    article.published_at = article.published_at or extracted.published
+    article.error = None
+    article.state = "fetched"
+    try:
+        with s.begin_nested():
+            article.canonical_key = canonical_key
+            s.flush()
+    except IntegrityError:  # another worker stored the same canonical URL a moment ago
+        article.canonical_key = None
+        owner = s.scalar(select(Article.id).where(Article.canonical_key == canonical_key))
+        article.state, article.duplicate_of = "duplicate", owner
+        return False
+    return True
