@@ -131,6 +131,7 @@ def test_http_errors_raise_fetch_error(server: Server) -> None:
         ("application/xhtml+xml", b"", True),
         ("TEXT/HTML", b"", True),
         (None, b"  <!DOCTYPE html><html>", True),
+        (None, b"\xef\xbb\xbf<html><body>", True),
         ("text/plain", b"<html><body>", True),
         ("text/plain", b"just text", False),
         ("application/pdf", b"<html>", False),

@@ -15,6 +15,7 @@ from collections import Counter
 from lxml.html import HtmlElement
 
 _KEY_WORDS = 8
+_KEY_CHARS = 120
 _MIN_CHUNK = 400  # characters of new text a chunk must bring
 _MAX_DISTANCE = 3  # levels from the container up to the ancestor it shares with a chunk
 _SKIP_ANCESTORS = frozenset({"aside", "figure", "figcaption", "blockquote", "nav", "footer", "form"})
@@ -22,7 +23,8 @@ _WORDS = re.compile(r"\w+")
 
 
 def paragraph_key(text: str) -> str:
-    return " ".join(_WORDS.findall(text.casefold())[:_KEY_WORDS])
+    """The first words of a paragraph, punctuation and case aside: enough to recognize it."""
+    return " ".join(_WORDS.findall(text[:_KEY_CHARS].casefold())[:_KEY_WORDS])
 
 
 def missing_chunks(tree: HtmlElement, extracted: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ An AMP page whose canonical page is another one is replaced by that page, fetche
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ def not_html_reason(content_type: str | None, content: bytes) -> str | None:
     if kind in HTML_TYPES:
         return None
     if kind in _UNKNOWN_TYPES:
-        start = content[:1024].lstrip().lower()
+        start = content[:1024].removeprefix(codecs.BOM_UTF8).lstrip().lower()
         if start.startswith(_HTML_STARTS):
             return None
         if start.startswith(b"%pdf"):

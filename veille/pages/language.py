@@ -10,8 +10,7 @@ import re
 from collections import Counter
 
 _WORDS = re.compile(r"[^\W\d_]+")
-_LETTERS = re.compile(r"[^\W\d_]")
-_SAMPLE_CHARS = 4000
+_SAMPLE_CHARS = 3000
 _MIN_HITS = 8
 
 
@@ -73,16 +72,20 @@ _SCRIPTS = (
 def detect_language(text: str) -> str | None:
     """An ISO 639-1 code when the text clearly reads as one known language, else None."""
     sample = text[:_SAMPLE_CHARS]
-    letters = len(_LETTERS.findall(sample))
-    if not letters:
+    words = _WORDS.findall(sample.lower())
+    if not words:
         return None
-    for code, script in () if sample.isascii() else _SCRIPTS:
-        # Japanese mixes kana with Chinese characters: a little kana is enough to tell it apart.
-        if len(script.findall(sample)) > letters * (0.1 if code == "ja" else 0.3):
-            return code
+    if not sample.isascii():
+        letters = sum(map(len, words))
+        for code, script in _SCRIPTS:
+            # Japanese mixes kana with Chinese characters: a little kana is enough to tell it apart.
+            if len(script.findall(sample)) > letters * (0.1 if code == "ja" else 0.3):
+                return code
     hits: Counter[str] = Counter()
-    for word in _WORDS.findall(sample.lower()):
-        hits.update(_LANGUAGES_OF.get(word, ()))
+    for word in words:
+        languages = _LANGUAGES_OF.get(word)
+        if languages:
+            hits.update(languages)
     ranked = hits.most_common(2)
     if not ranked or ranked[0][1] < _MIN_HITS:
         return None
