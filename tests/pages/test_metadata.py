@@ -116,6 +116,15 @@ def test_canonical_from_link_then_og_url_relative_resolved() -> None:
     assert metadata.canonical_url(bad, url, {}) == "https://site.example/a/b"
 
 
+def test_canonical_pointing_to_the_home_page_is_a_template_mistake() -> None:
+    home = tree('<html><head><link rel="canonical" href="https://site.example/">'
+                '<meta property="og:url" content="https://site.example/a/b"></head></html>')
+    assert metadata.canonical_url(home, "https://site.example/a/b?x=1", metadata.meta_values(home)) == (
+        "https://site.example/a/b"
+    )
+    assert metadata.canonical_url(home, "https://site.example/?utm_source=x", {}) == "https://site.example/"
+
+
 @pytest.mark.parametrize(
     ("root", "expected"),
     [("<html amp>", True), ("<html ⚡ lang='en'>", True), ("<html lang='en'>", False)],

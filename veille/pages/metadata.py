@@ -101,7 +101,11 @@ def article_objects(objects: list[JsonObject]) -> list[JsonObject]:
 
 
 def canonical_url(tree: HtmlElement, url: str, meta: dict[str, str]) -> str:
-    """The page's own idea of its address: ``<link rel=canonical>``, then ``og:url``, else ``url``."""
+    """The page's own idea of its address: ``<link rel=canonical>``, then ``og:url``, else ``url``.
+
+    A canonical that is a site's home page while the page is not is a template mistake (every
+    article would then be the same page) and is passed over.
+    """
     candidates = [
         link.get("href", "")
         for link in tree.iter("link")
@@ -109,16 +113,25 @@ def canonical_url(tree: HtmlElement, url: str, meta: dict[str, str]) -> str:
     ]
     candidates.append(meta.get("og:url", ""))
     base = _base_href(tree, url)
+    page_is_home = _is_home(url)
     for candidate in candidates:
-        if candidate.strip():
-            try:
-                return normalize_url(candidate, base=base)
-            except ValueError:
-                continue
+        if not candidate.strip():
+            continue
+        try:
+            canonical = normalize_url(candidate, base=base)
+        except ValueError:
+            continue
+        if page_is_home or not _is_home(canonical):
+            return canonical
     try:
         return normalize_url(url)
     except ValueError:  # a file:// page, say: keep it as it is
         return url
+
+
+def _is_home(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
 
 
 def _base_href(tree: HtmlElement, url: str) -> str:
