@@ -54,6 +54,8 @@ BODY = p("A long enough paragraph of the article that stays whatever happens aro
         [p("Les plus lus", "head"), p("- Un\n- Deux", "list")],
         [p("Follow us on Twitter and Facebook.")],
         [p("Sign up for our daily newsletter.")],
+        [p("Subscribe now and get unlimited access.")],
+        [p("Abonnez-vous pour lire la suite.")],
         [p("Get the best stories delivered to your inbox every morning.")],
         [p("Like this story? Share it with a friend!")],
         [p("Crédits photos : Agence X")],
@@ -81,6 +83,7 @@ def test_trailing_headings_are_dropped() -> None:
         "Follow the money, the investigators said, and the story becomes clear.",
         "Subscribers to the service were told on Monday that prices would rise. " * 5,
         "Read more about the decision in the court's ruling, which runs to 200 pages.",
+        "Sign up was slow at first, the company said, but it picked up in the spring.",
     ],
 )
 def test_prose_that_merely_starts_like_boilerplate_is_kept(prose: str) -> None:

@@ -45,7 +45,8 @@ _TEASER_HEADING = re.compile(
 # Pitches that are about the site, not the story.
 _PITCH = re.compile(
     r"^follow (?:us|[\w@.' -]{1,60}) on (?:twitter|facebook|instagram|linkedin|youtube|x)\b"
-    r"|^(?:subscribe|sign up|signup|abonnez-vous|inscrivez-vous|suivez-nous)\b"
+    r"|^(?:subscribe|sign up|signup)\b.{0,120}\b(?:our|newsletters?|today|now|here|free|daily|weekly)\b"
+    r"|^(?:abonnez-vous|inscrivez-vous|suivez-nous)\b"
     r"|\bshare (?:it|this)(?: story| article)? with\b"
     r"|^(?:crédits? photos?|photo credit|image credit)\s*:"
     r"|^this copy is for your personal, non-commercial use",
