@@ -89,6 +89,8 @@ def test_one_alert_per_channel_then_304_then_one_more(
     assert "Scaleway" not in posts[0]["text"] and "Anthropic" not in text and "Hugging Face" not in text
     assert "Kyutai" in str(smtp.messages[0]["Subject"])
     assert len(web.hits(ARTICLE)) == 1, "the article listed by two feeds is fetched once"
+    agents = {r.headers.get("user-agent", "") for r in web.requests}
+    assert agents and all(a.startswith("veille/") and "https://veille.test/contact" in a for a in agents), agents
 
     matches = veille("matches", "--json").json()
     assert {m["entity"] for m in matches} == EXPECTED
