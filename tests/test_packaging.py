@@ -37,7 +37,8 @@ def test_compose_has_redis_postgres_scalable_workers_and_one_beat() -> None:
 
 
 def test_compose_commands_are_the_ones_the_tests_run() -> None:
-    commands = {name: svc["command"] for name, svc in compose()["services"].items() if name not in ("redis", "postgres")}
+    services = compose()["services"]
+    commands = {name: svc["command"] for name, svc in services.items() if name not in ("redis", "postgres")}
     assert commands == {
         "migrate": ["veille", "init"],
         "worker": ["veille", "run", "--no-beat"],
