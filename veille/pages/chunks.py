@@ -51,10 +51,12 @@ def missing_chunks(tree: HtmlElement, extracted: list[str]) -> list[str]:
 
 def _is_sibling_chunk(container: HtmlElement, chunk: HtmlElement) -> bool:
     ancestors = list(container.iterancestors())
+    if chunk in ancestors or container in chunk.iterancestors():
+        return False  # nested, not side by side
     shared = next((a for a in chunk.iterancestors() if a in ancestors), None)
     if shared is None or ancestors.index(shared) >= _MAX_DISTANCE:
         return False
-    if _article_of(container) is not _article_of(chunk):
+    if _article_of(container) != _article_of(chunk):
         return False
     return next(chunk.iter("h1"), None) is None
 
