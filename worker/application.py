@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
+from veille import logs
 from veille.settings import get_settings
 from veille.storage.db import database
 
@@ -54,7 +54,7 @@ def _fresh_connections(**_: Any) -> None:
     database(settings.resolved_database_url).dispose()
 
 
-@after_setup_logger.connect
-def _quiet_libraries(logger: logging.Logger, **_: Any) -> None:
-    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "charset_normalizer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+@setup_logging.connect
+def _logging(**_: Any) -> None:
+    """veille's log format for `veille run` and `celery -A worker ...` alike (Celery then leaves logging alone)."""
+    logs.configure(settings.log_level)

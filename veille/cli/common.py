@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from veille import pipeline
+from veille import logs, pipeline
 from veille.settings import Settings, SettingsError, get_settings, parse_duration
 from veille.storage.db import DatabaseError
 from veille.storage.models import utcnow
@@ -31,13 +31,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "charset_normalizer", "readability"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(settings.log_level)
 
 
 def context() -> pipeline.Context:
