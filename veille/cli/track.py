@@ -16,7 +16,7 @@ from veille.cli.app import track_app
 from veille.cli.common import context, fail, out, print_json
 from veille.matching import QuerySyntaxError, fold_term
 from veille.storage.db import rowcount
-from veille.storage.models import Entity
+from veille.storage.models import Channel, Entity
 
 
 def new_entity(name: str, aliases: Sequence[str], excludes: Sequence[str], options: dict[str, Any]) -> Entity:
@@ -45,6 +45,9 @@ def track_add(
     = None,
     min_mentions: Annotated[int, typer.Option("--min-mentions", min=1)] = 1,
     in_title: Annotated[bool, typer.Option("--in-title", help="Only when named in the title.")] = False,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="Send its alerts only to this channel (repeatable).")
+    ] = None,
 ) -> None:
     """Track an entity."""
     ctx = context()
@@ -64,6 +67,12 @@ def track_add(
         options["min_mentions"] = min_mentions
     if in_title:
         options["in_title"] = True
+    if to:
+        options["to"] = list(dict.fromkeys(t.strip() for t in to if t.strip()))
+        known = set(ctx.db.run(lambda s: s.scalars(select(Channel.name)).all()))
+        unknown = [n for n in options["to"] if n not in known]
+        if unknown:
+            raise fail(f"--to: no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)", 2)
     entity = new_entity(name, alias or [], exclude or [], options)
     try:
         pipeline.Matcher([pipeline.entity_spec(entity)])
