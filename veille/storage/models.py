@@ -2,7 +2,7 @@
 
 Unique constraints, not Python checks, make the pipeline's guarantees true:
 one entry per (feed, item key), one article per normalized URL (and per canonical URL once known),
-one match per (article, entity), one alert per (article, channel).
+one match per (article, entity), one alert per (story, channel) and per (article, channel).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -107,6 +108,9 @@ class Article(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
     matched_at: Mapped[datetime | None]
+    # stories.id, set when it matched: near-duplicates from other outlets share one (a plain column, so
+    # migrations never have to copy this table on SQLite)
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class Entry(Base):
@@ -163,17 +167,22 @@ class Channel(Base):
     state: Mapped[str] = mapped_column(String(16), default="ok")
     last_error: Mapped[str | None] = mapped_column(Text)
     state_since: Mapped[datetime] = mapped_column(default=utcnow)
-    paused_until: Mapped[datetime | None]
+    paused_until: Mapped[datetime | None]  # the receiver asked to wait (Retry-After): nothing is sent before
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_send_at: Mapped[datetime | None]  # flood control: the next free send slot, claimed by a conditional UPDATE
+    next_digest_at: Mapped[datetime | None]  # digest channels: when the next digest is due
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Alert(Base):
-    """The outbox: one row per (article, channel). ``status``: pending, sending, sent, failed."""
+    """The outbox: one row per (story, channel), and so per (article, channel). ``article_id`` is the article
+    the alert shows. ``status``: pending, sending, sent, failed; on digest channels queued (waiting for the
+    next digest), then digest (in digest ``digest_id``), then sent or failed."""
 
     __tablename__ = "alerts"
     __table_args__ = (
         UniqueConstraint("article_id", "channel_id", name="uq_alerts_article_channel"),
+        Index("uq_alerts_story_channel", "story_id", "channel_id", unique=True),
         Index("ix_alerts_status_next", "status", "next_attempt_at"),
     )
 
@@ -185,6 +194,50 @@ class Alert(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
     enqueued_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    story_id: Mapped[int | None] = mapped_column(Integer)  # stories.id
+    digest_id: Mapped[int | None] = mapped_column(Integer, index=True)  # digests.id
+
+
+class Story(Base):
+    """Near-duplicate articles: the same story from several outlets. ``article_id`` is the first one."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoryBand(Base):
+    """MinHash LSH bands of a matched article's text: articles sharing a band are candidate copies."""
+
+    __tablename__ = "story_bands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    band: Mapped[int] = mapped_column(BigInteger, index=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    at: Mapped[datetime]  # the article's time: published, else first seen
+
+
+class Digest(Base):
+    """One digest message of one channel, claimed by inserting (channel, due time) once.
+    ``status``: pending, sending, sent, failed, empty (nothing to send)."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("channel_id", "due_at", name="uq_digests_channel_due"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    claimed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
