@@ -2,16 +2,28 @@
 
 feedparser gets the raw bytes and the response headers, so it can honour the HTTP
 charset and the XML declaration itself. It never fetches anything: only bytes are given.
+
+Hostile XML: feedparser drops every entity declaration but plain text ones before parsing
+(so nested entities, the "billion laughs", are never expanded) and its expat parser does
+not load external entities or DTDs (so an XXE pointing at /etc/passwd or at a URL reads
+nothing). :func:`parse_feed` also reports such declarations in ``ParsedFeed.notes``.
+
+Limits: at most MAX_ENTRIES entries per feed and MAX_ENTRY_CHARS characters per entry
+field; what is cut is said in ``ParsedFeed.notes``, which the poller records on the feed.
 """
 
 from __future__ import annotations
 
 import calendar
+import html
+import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -49,6 +61,25 @@ class ParsedFeed:
     ttl: int | None             # minutes, RSS <ttl>
     hub: str | None             # WebSub hub, if the feed names one
     warning: str | None         # feedparser's bozo message for a feed that parsed anyway
+    notes: tuple[str, ...] = ()  # limits applied and declarations refused, for the feed's record
+
+
+# An entity declaration and what follows its name: a quoted value, or SYSTEM/PUBLIC for an external one.
+_ENTITY = re.compile(rb"""<!ENTITY\s+(%\s*)?[^\s>]+\s+(SYSTEM\b|PUBLIC\b|"[^"]*"|'[^']*')""", re.IGNORECASE)
+_REFERENCE = re.compile(rb"[&%][A-Za-z_:][\w.:-]*;")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+
+
+def unsafe_entities(content: bytes) -> int:
+    """How many entity declarations in the prolog are external, parameter or nested ones (never honoured)."""
+    first = _FIRST_ELEMENT.search(content)
+    prolog = content[: first.start()] if first else content[:65536]
+    count = 0
+    for match in _ENTITY.finditer(prolog):
+        parameter, value = match.group(1), match.group(2)
+        if parameter or value.upper() in (b"SYSTEM", b"PUBLIC") or _REFERENCE.search(value):
+            count += 1
+    return count
 
 
 def _date(entry: Mapping[str, Any]) -> datetime | None:
@@ -66,6 +97,13 @@ def _text(value: Any, limit: int = MAX_ENTRY_CHARS) -> str:
     return str(value or "")[:limit]
 
 
+def _longest(entry: Mapping[str, Any]) -> int:
+    """The length of the entry's longest text field, before any cut."""
+    lengths = [len(str(entry.get("summary") or ""))]
+    lengths += [len(str(part.get("value") or "")) for part in entry.get("content") or []]
+    return max(lengths)
+
+
 def _content(entry: Mapping[str, Any]) -> str:
     parts = entry.get("content") or []
     best = ""
@@ -77,7 +115,9 @@ def _content(entry: Mapping[str, Any]) -> str:
 
 
 def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
-    """Parse ``content``; raise FeedParseError when nothing usable is found."""
+    """Parse ``content`` (RSS, Atom, RDF or JSON Feed); raise FeedParseError when nothing usable is found."""
+    if _JSON_START.match(content):
+        return parse_json_feed(content, url=url)
     wanted = ("content-type", "content-location", "content-language")
     response_headers = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in wanted}
     try:
@@ -93,8 +133,16 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
         detail = f" ({bozo})" if bozo else ""
         raise FeedParseError(f"parser: {what} at {url}{detail}")
     feed = parsed.get("feed", {})
+    notes: list[str] = []
+    refused = unsafe_entities(content)
+    if refused:
+        notes.append(f"parser: {refused} XML entity declaration(s) refused (external, parameter or nested "
+                     f"entities are never loaded nor expanded)")
     entries: list[FeedEntry] = []
+    cut = 0
     for raw in parsed.entries[:MAX_ENTRIES]:
+        if _longest(raw) > MAX_ENTRY_CHARS:
+            cut += 1
         link = _text(raw.get("link"), 2048).strip() or None
         guid = _text(raw.get("id"), 2048).strip() or None
         key = guid or link
@@ -113,7 +161,10 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
             )
         )
     if len(parsed.entries) > MAX_ENTRIES:
-        log.warning("feed has too many entries, kept the first %d", MAX_ENTRIES, extra={"feed_url": url})
+        notes.append(f"parser: the feed has {len(parsed.entries)} entries, only the first {MAX_ENTRIES} were read")
+    if cut:
+        notes.append(f"parser: {cut} entr{'y' if cut == 1 else 'ies'} cut to {MAX_ENTRY_CHARS} characters")
+    _log_notes(notes, url)
     hub = next((link.get("href") for link in feed.get("links", []) if link.get("rel") == "hub"), None)
     ttl_text = str(feed.get("ttl") or "").strip()
     bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None
@@ -124,4 +175,104 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
         ttl=int(ttl_text) if ttl_text.isdigit() else None,
         hub=hub,
         warning=str(bozo) if bozo else None,
+        notes=tuple(notes),
+    )
+
+
+def _log_notes(notes: list[str], url: str) -> None:
+    for note in notes:
+        log.warning(note, extra={"feed_url": url})
+
+
+# --------------------------------------------------------------------------- JSON Feed (jsonfeed.org)
+
+_JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
+_JSON_FEED_VERSION = "https://jsonfeed.org/version/"
+
+
+def _string(value: Any, limit: int = MAX_ENTRY_CHARS) -> str:
+    """A JSON value as text: strings and numbers only (a hostile feed may put anything anywhere)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    return str(value)[:limit]
+
+
+def _json_author(node: Mapping[str, Any]) -> str | None:
+    authors = node.get("authors")
+    candidates = list(authors) if isinstance(authors, list) else []
+    candidates.append(node.get("author"))
+    for author in candidates:
+        if isinstance(author, dict):
+            name = _string(author.get("name"), 500).strip()
+            if name:
+                return name
+    return None
+
+
+def _json_date(value: Any) -> datetime | None:
+    text = _string(value, 64).strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def parse_json_feed(content: bytes, *, url: str) -> ParsedFeed:
+    """Parse a JSON Feed (versions 1 and 1.1); FeedParseError for JSON that is not one."""
+    try:
+        document = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise FeedParseError(f"parser: not valid JSON at {url} ({exc})") from exc
+    if not isinstance(document, dict) or not _string(document.get("version")).startswith(_JSON_FEED_VERSION):
+        raise FeedParseError(f"parser: a JSON document that is not a JSON Feed at {url}")
+    items = document.get("items")
+    items = items if isinstance(items, list) else []
+    notes: list[str] = []
+    entries: list[FeedEntry] = []
+    cut = 0
+    for item in items[:MAX_ENTRIES]:
+        if not isinstance(item, dict):
+            continue
+        content_html = item.get("content_html")
+        raw_content = content_html if isinstance(content_html, str) else item.get("content_text")
+        longest = max(len(_string(value, MAX_ENTRY_CHARS + 1)) for value in (raw_content, item.get("summary")))
+        if longest > MAX_ENTRY_CHARS:
+            cut += 1
+        link_text = _string(item.get("url") or item.get("external_url"), 2048).strip()
+        link = urljoin(url, link_text) if link_text else None
+        guid = _string(item.get("id"), 2048).strip() or None
+        key = guid or link
+        if not key:
+            continue
+        entries.append(
+            FeedEntry(
+                key=key,
+                guid=guid,
+                link=link,
+                title=html.unescape(_string(item.get("title"), 2000)).strip(),
+                summary=_string(item.get("summary")),
+                content=_string(raw_content),
+                published=_json_date(item.get("date_published")) or _json_date(item.get("date_modified")),
+                author=_json_author(item) or _json_author(document),
+            )
+        )
+    if len(items) > MAX_ENTRIES:
+        notes.append(f"parser: the feed has {len(items)} entries, only the first {MAX_ENTRIES} were read")
+    if cut:
+        notes.append(f"parser: {cut} entr{'y' if cut == 1 else 'ies'} cut to {MAX_ENTRY_CHARS} characters")
+    _log_notes(notes, url)
+    hubs = document.get("hubs")
+    hub = next((_string(h.get("url")) for h in hubs if isinstance(h, dict) and h.get("url")), None) \
+        if isinstance(hubs, list) else None
+    return ParsedFeed(
+        title=html.unescape(_string(document.get("title"), 1000)).strip() or None,
+        site_url=_string(document.get("home_page_url"), 2048).strip() or None,
+        entries=tuple(entries),
+        ttl=None,
+        hub=hub,
+        warning=None,
+        notes=tuple(notes),
     )

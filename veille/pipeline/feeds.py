@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from veille import http
 from veille.feeds.parse import FeedEntry, FeedParseError, parse_feed
-from veille.feeds.schedule import next_poll
+from veille.feeds.schedule import MAX_BACKOFF, next_poll
+from veille.health import FeedNotice, recovered_notice, report_feed_health
 from veille.pages.extract import html_to_text
 from veille.pages.urls import normalize_url, url_key
 from veille.pipeline.context import Context, _insert, run_async
@@ -23,17 +25,20 @@ from veille.storage.models import Article, Entry, Feed, utcnow
 
 log = logging.getLogger(__name__)
 
+MAX_URL = 2048  # the URL columns' size
+
 # feeds
 
 
 @dataclass(frozen=True, slots=True)
 class FeedResult:
     feed_id: int
-    status: str                                # "ok", "not modified", "error"
+    status: str                                # "ok", "not modified", "error", "deferred" (host asked to wait)
     new_articles: tuple[int, ...] = ()         # need a page fetch
     ready_articles: tuple[int, ...] = ()       # carry their own full text: go straight to matching
     entries: int = 0
     error: str | None = None
+    notice: FeedNotice | None = None           # "recovered", when the feed works again after a failing notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +74,17 @@ def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 5
     return ctx.db.run(work)
 
 
-async def _fetch_feeds(ctx: Context, requests: Sequence[_FeedRequest]) -> list[http.Response | http.FetchError]:
+async def _fetch_feeds(
+    ctx: Context, requests: Sequence[_FeedRequest]
+) -> tuple[list[http.Response | http.FetchError], dict[str, float]]:
+    """Fetch the feeds concurrently, politely; returns the answers and the hosts that asked for a pause."""
     settings = ctx.settings
     limiter = http.HostLimiter(settings.per_host_concurrency, settings.fetch_concurrency)
     async with http.make_client(settings) as client:
 
         async def one(request: _FeedRequest) -> http.Response | http.FetchError:
-            headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"}
+            headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                                 "application/xml;q=0.9, */*;q=0.8"}
             if request.etag:
                 headers["If-None-Match"] = request.etag
             if request.last_modified:
@@ -86,14 +95,16 @@ async def _fetch_feeds(ctx: Context, requests: Sequence[_FeedRequest]) -> list[h
             except http.FetchError as exc:
                 return exc
 
-        return await asyncio.gather(*(one(r) for r in requests))
+        responses = await asyncio.gather(*(one(r) for r in requests))
+    return list(responses), dict(limiter.deferred)
 
 
 def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
-    """Fetch the feeds concurrently (conditional GET) and store their new entries."""
+    """Fetch the feeds concurrently (conditional GET) and store their new entries; hosts that answered 429 or
+    503 with Retry-After have all their feeds put off until then; feed health notices go out."""
     feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids))).all())
     requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
-    responses: list[http.Response | http.FetchError] = run_async(_fetch_feeds(ctx, requests))
+    responses, deferred = run_async(_fetch_feeds(ctx, requests))
     results = []
     for request, response in zip(requests, responses, strict=True):
         try:
@@ -101,17 +112,63 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
         except Exception as exc:  # a broken feed is a recorded error, never a crashed worker
             log.exception("storing feed failed", extra={"feed_id": request.feed_id})
             results.append(_record_feed_error(ctx, request.feed_id, f"store: {type(exc).__name__}: {exc}"))
+    if deferred:
+        ctx.db.run(defer_hosts, deferred)
+    try:
+        report_feed_health(
+            ctx, [r.feed_id for r in results if r.status == "error"], [r.notice for r in results if r.notice]
+        )
+    except Exception:  # a notice that can't go out must not undo the poll
+        log.exception("feed health notices failed")
     return results
+
+
+def defer_hosts(s: Session, waits: dict[str, float], *, now: datetime | None = None) -> int:
+    """Put off every enabled feed on each host until the time it asked for (Retry-After); returns how many."""
+    now = now or utcnow()
+    moved = 0
+    for host, seconds in waits.items():
+        if not host:
+            continue
+        until = now + timedelta(seconds=min(seconds, MAX_BACKOFF))
+        candidates = s.execute(
+            select(Feed.id, Feed.url).where(Feed.enabled.is_(True), Feed.url.contains(host), Feed.next_poll_at < until)
+        ).all()
+        ids = [feed_id for feed_id, url in candidates if http.host_of(url) == host]
+        if ids:
+            moved += rowcount(s.execute(
+                update(Feed).where(Feed.id.in_(ids), Feed.next_poll_at < until).values(next_poll_at=until)
+            ))
+            log.info("host asked for a pause: its feeds wait", extra={"host": host, "seconds": round(seconds),
+                                                                      "feeds": len(ids)})
+    return moved
+
+
+def _failed(feed: Feed, now: datetime, message: str, retry_after: float | None = None) -> None:
+    """Record one more consecutive failure: error, streak, exponential backoff (never before Retry-After)."""
+    feed.failures = (feed.failures or 0) + 1
+    if feed.failing_since is None:
+        feed.failing_since = now
+    feed.last_status, feed.last_error, feed.last_poll_at = "error", message, now
+    feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures, retry_after=retry_after)
+
+
+def _succeeded(feed: Feed, now: datetime, status: str, note: str | None = None) -> FeedNotice | None:
+    """Record a working poll; the recovered notice when a failing notice went out for this streak."""
+    notice = None
+    if feed.failing_notified:
+        notice = recovered_notice(feed, failures=feed.failures, since=feed.failing_since)
+    feed.failures, feed.failing_since, feed.failing_notified = 0, None, False
+    feed.last_status, feed.last_error, feed.last_poll_at = status, note, now
+    feed.next_poll_at = next_poll(now, feed.interval)
+    return notice
 
 
 def _record_feed_error(ctx: Context, feed_id: int, message: str, retry_after: float | None = None) -> FeedResult:
     def work(s: Session) -> FeedResult:
         feed = s.get(Feed, feed_id)
         if feed is not None:
-            now = utcnow()
-            feed.failures += 1
-            feed.last_status, feed.last_error, feed.last_poll_at = "error", message, now
-            feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures, retry_after=retry_after)
+            _failed(feed, utcnow(), message, retry_after)
         return FeedResult(feed_id=feed_id, status="error", error=message)
 
     return ctx.db.run(work)
@@ -122,30 +179,27 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
     if feed is None:
         return FeedResult(feed_id=feed_id, status="error", error="feed was removed")
     now = utcnow()
-    feed.last_poll_at = now
+    if isinstance(response, http.HostDeferredError):
+        # not the feed's fault and not a poll: try again once the host's pause is over
+        feed.next_poll_at = now + timedelta(seconds=response.retry_after or feed.interval)
+        return FeedResult(feed_id=feed_id, status="deferred", error=str(response))
     if isinstance(response, http.FetchError):
-        feed.failures += 1
-        feed.last_status, feed.last_error = "error", f"fetcher: {response}"
-        feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures, retry_after=response.retry_after)
+        _failed(feed, now, f"fetcher: {response}", response.retry_after)
         log.warning("feed fetch failed", extra={"feed_id": feed_id, "feed_url": feed.url, "error": str(response)})
         return FeedResult(feed_id=feed_id, status="error", error=feed.last_error)
     if response.status == 304:
-        feed.failures, feed.last_status, feed.last_error = 0, "not modified", None
-        feed.next_poll_at = next_poll(now, feed.interval)
-        return FeedResult(feed_id=feed_id, status="not modified")
+        notice = _succeeded(feed, now, "not modified")
+        return FeedResult(feed_id=feed_id, status="not modified", notice=notice)
     try:
         parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
     except FeedParseError as exc:
-        feed.failures += 1
-        feed.last_status, feed.last_error = "error", str(exc)
-        feed.next_poll_at = next_poll(now, feed.interval, failures=feed.failures)
+        _failed(feed, now, str(exc))
         return FeedResult(feed_id=feed_id, status="error", error=str(exc))
-    feed.etag = response.headers.get("ETag")
-    feed.last_modified = response.headers.get("Last-Modified")
-    feed.title = feed.title or parsed.title
-    feed.site_url = feed.site_url or parsed.site_url
-    feed.failures, feed.last_status, feed.last_error = 0, "ok", None
-    feed.next_poll_at = next_poll(now, feed.interval)
+    feed.etag = _header(response, "ETag", 1024)
+    feed.last_modified = _header(response, "Last-Modified", 256)
+    feed.title = feed.title or (parsed.title or "")[:1024] or None
+    feed.site_url = feed.site_url or (parsed.site_url or "")[:2048] or None
+    notice = _succeeded(feed, now, "ok", "; ".join(parsed.notes) or None)
     new: list[int] = []
     ready: list[int] = []
     for entry in parsed.entries:
@@ -154,8 +208,15 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
             article_id, has_text = stored
             (ready if has_text else new).append(article_id)
     return FeedResult(
-        feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries)
+        feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries),
+        notice=notice,
     )
+
+
+def _header(response: http.Response, name: str, limit: int) -> str | None:
+    """A validator header worth keeping (a hostile server may send a huge one: then it is dropped)."""
+    value = response.headers.get(name)
+    return value if value and len(value) <= limit else None
 
 
 def _feed_text(ctx: Context, feed: Feed, entry: FeedEntry) -> str | None:
@@ -178,7 +239,11 @@ def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base
             link = normalize_url(entry.link, base=base_url)
         except ValueError:
             link = None
+    if link and len(link) > MAX_URL:  # a URL no browser would open; the feed's own text is matched instead
+        link = None
     key = url_key(link) if link else f"guid:{feed.id}:{entry.key}"
+    if len(key) > MAX_URL:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     article_id = s.scalar(select(Article.id).where(or_(Article.url_key == key, Article.canonical_key == key)))
     created = False
     full_text = None
@@ -186,7 +251,7 @@ def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base
         full_text = _feed_text(ctx, feed, entry)
         values = dict(
             url_key=key,
-            url=link or entry.link or "",
+            url=(link or entry.link or "")[:MAX_URL],
             guid=entry.guid,
             feed_id=feed.id,
             title=entry.title or None,
