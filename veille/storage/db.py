@@ -6,6 +6,7 @@ write side by side; PostgreSQL is used through psycopg 3.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long Database.run keeps retrying a transaction the database refused for a passing reason
+# (SQLite busy past its own 30 s busy timeout, PostgreSQL restarting).
+RETRY_SECONDS = 60.0
 
 
 def rowcount(result: Any) -> int:
@@ -75,19 +79,21 @@ class Database:
 
     def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``work(session, *args, **kwargs)`` in its own transaction, retrying when SQLite reports a
-        lock or a connection drops (the transaction is rolled back first, so ``work`` starts afresh)."""
-        attempts = 5
-        for attempt in range(1, attempts + 1):
+        lock, or PostgreSQL drops the connection, restarts or reports a serialization failure (the
+        transaction is rolled back first, so ``work`` starts afresh). Retries span about RETRY_SECONDS."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.session() as session:
                     return work(session, *args, **kwargs)
-            except OperationalError as exc:
-                retriable = isinstance(exc.orig, sqlite3.OperationalError) or exc.connection_invalidated
-                if attempt == attempts or not retriable:
+            except DBAPIError as exc:
+                if not _retriable(exc) or time.monotonic() - started > RETRY_SECONDS:
                     raise
-                log.warning("database busy, retrying", extra={"attempt": attempt, "error": str(exc.orig)})
-                time.sleep(min(2.0, 0.1 * 2**attempt))
-        raise AssertionError("unreachable")
+                log.warning("database busy or unreachable, retrying",
+                            extra={"attempt": attempt, "error": str(exc.orig).strip()})
+                time.sleep(min(2.0, 0.05 * 2**attempt))
 
     def ping(self) -> None:
         try:
@@ -97,7 +103,10 @@ class Database:
             raise DatabaseError(f"cannot reach the database at {safe_url(self.url)}: {exc.orig}") from exc
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest Alembic revision (a no-op when it is already there)."""
+        """Bring the schema to the newest Alembic revision (a no-op when it is already there).
+
+        Two processes starting at once (a CLI command and the service, two workers) never both migrate:
+        PostgreSQL takes an advisory lock, SQLite a lock file next to the database."""
         from alembic import command
         from alembic.config import Config
 
@@ -105,15 +114,40 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["engine"] = self.engine
-        with self.engine.begin() as connection:
+        with self._migration_lock(), self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
-                # two services starting at once: one upgrades, the other waits
                 connection.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.migrate-lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _retriable(exc: DBAPIError) -> bool:
+    """A failure that trying the same transaction again may get past."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        message = str(exc.orig).lower()
+        return "locked" in message or "busy" in message
+    # PostgreSQL: connection refused or lost, server restarting, serialization failure, deadlock
+    return True
 
 
 def safe_url(url: str) -> str:
