@@ -156,3 +156,29 @@ def test_sigkill_during_delivery_resumes_without_repeat(service: Service, web: H
     time.sleep(10)
     assert len(accepted) == 2
     service.terminate()
+
+
+def test_repeated_sigkill_at_random_points_loses_and_repeats_nothing(service: Service, web: HTTPFixture) -> None:
+    """Kills land wherever the pipeline happens to be: polling, fetching, matching or delivering."""
+    import random
+
+    rng = random.Random(20261126)
+    entries = []
+    for i in range(8):
+        path = f"/story-{i}"
+        web.routes[path] = Route(page(f"Kyutai, épisode {i}", f"Kyutai annonce la nouvelle numéro {i}."),
+                                 delay=rng.uniform(0.2, 1.5))
+        entries.append({"title": f"Kyutai, épisode {i}", "link": web.url(path)})
+    # Slack answers at once: a kill between Slack accepting a message and the database recording it is the one
+    # documented case that may repeat an alert, and an instant answer keeps that window to one database write
+    setup(web, entries)
+    for _ in range(3):
+        service.start()
+        time.sleep(rng.uniform(4.0, 9.0))
+        service.kill()
+    service.start()
+    wait_for(lambda: len(set(slack_titles(web))) == 8, 90, "all eight alerts", service.log)
+    time.sleep(12)  # past VEILLE_STALE_AFTER: nothing more arrives
+    titles = slack_titles(web)
+    assert len(titles) == 8, sorted(titles)
+    assert service.terminate() == 0

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     feed_text_min_chars: int = 1500
     delivery_max_attempts: int = 12
     feed_failing_after: int = 10         # consecutive failures before one "feed failing" notice to admin channels
-    stale_after: float = 60.0
+    stale_after: float = 45.0
     log_level: str = "INFO"
     worker_concurrency: int = 4
     public_url: str | None = None
