@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from veille.cli import backup, channels, explain, feeds, service, track  # noqa: F401  (they register the commands)
+from veille.cli import backup, channels, explain, extract, feeds, service, track  # noqa: F401  (they register the commands)
 from veille.cli.app import app
 from veille.cli.common import err
 from veille.settings import SettingsError
