@@ -74,7 +74,10 @@ class Settings(BaseSettings):
     fetch_concurrency: int = 16
     per_host_concurrency: int = 2
     feed_text_min_chars: int = 1500
-    delivery_max_attempts: int = 12
+    delivery_max_attempts: int = 20
+    delivery_first_retry: float = 30.0  # then doubling, with jitter, up to 6 h apart
+    delivery_retry_for: float = 86400.0  # transient failures are retried for this long, then the alert fails
+    alert_summary_after: int = 20  # more alerts than this waiting for one channel go out as one summary
     feed_failing_after: int = 10         # consecutive failures before one "feed failing" notice to admin channels
     stale_after: float = 45.0
     log_level: str = "INFO"
@@ -82,7 +85,7 @@ class Settings(BaseSettings):
     public_url: str | None = None
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
-                     "stale_after", mode="before")
+                     "stale_after", "delivery_first_retry", "delivery_retry_for", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):
