@@ -1,0 +1,98 @@
+"""Article pages for the farm: real pages from the extraction benchmark, made to name a tracked entity.
+
+Each page is a real news page (``<data>/extraction-benchmark/html/*.html.gz``) with three changes:
+its canonical links (``rel=canonical``, ``rel=amphtml``, ``og:url``) are removed and replaced by one
+pointing at the farm's own URL for the article (otherwise every copy of a page would be one article),
+and :data:`SENTENCE`, which names :data:`ENTITY`, is put at the start of the first long paragraph.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ENTITY = "Kyutai"
+SENTENCE = b"Kyutai researchers were asked about this story on the record. "
+
+_CANONICAL = re.compile(
+    rb"<link\b[^>]*\brel\s*=\s*[\"']?(?:canonical|amphtml)\b[^>]*>"
+    rb"|<meta\b[^>]*\bproperty\s*=\s*[\"']?og:url\b[^>]*>",
+    re.IGNORECASE,
+)
+_HEAD = re.compile(rb"<head\b[^>]*>", re.IGNORECASE)
+_PARAGRAPH = re.compile(rb"<p\b[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(rb"<[^>]+>")
+_WORD = re.compile(r"\w+")
+
+
+class FarmDataError(RuntimeError):
+    """The benchmark data is missing or unusable; the message says where it was looked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageTemplate:
+    """A page split where the farm writes the article's own canonical link."""
+
+    name: str
+    before: bytes
+    after: bytes
+
+    def render(self, url: str) -> bytes:
+        return self.before + b'<link rel="canonical" href="' + url.encode("ascii") + b'">' + self.after
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _injection_point(html: bytes, body: str | None) -> int | None:
+    """Where the sentence goes: the start of the first paragraph that is part of the article's
+    ground-truth body when there is one, else of the first paragraph of 200 characters or more."""
+    known = _words(body) if body else ""
+    fallback = None
+    for match in _PARAGRAPH.finditer(html):
+        text = _TAGS.sub(b"", match.group(1)).decode("utf-8", "replace")
+        words = _words(text)
+        if known and len(words) >= 40 and words[:60] in known:
+            return match.start(1)
+        if fallback is None and len(text.strip()) >= 200:
+            fallback = match.start(1)
+    return fallback
+
+
+def prepare(html: bytes, name: str = "", body: str | None = None) -> PageTemplate | None:
+    """The page with its canonical links removed and the entity sentence injected, or None when
+    it has no paragraph to carry the sentence. ``body`` is the page's ground-truth article text."""
+    html = _CANONICAL.sub(b"", html)
+    at = _injection_point(html, body)
+    if at is None:
+        return None
+    html = html[:at] + SENTENCE + html[at:]
+    head = _HEAD.search(html)
+    split = head.end() if head else 0
+    return PageTemplate(name, html[:split], html[split:])
+
+
+def load_templates(data: Path) -> list[PageTemplate]:
+    """Every usable page of ``<data>/extraction-benchmark/html``, in file-name order."""
+    folder = data / "extraction-benchmark" / "html"
+    files = sorted(folder.glob("*.html.gz"))
+    if not files:
+        raise FarmDataError(
+            f"no pages in {folder}: pass --data (or BENCH_DATA=...) pointing at the shared data folder "
+            f"that holds extraction-benchmark/html/*.html.gz"
+        )
+    truth_file = data / "extraction-benchmark" / "ground-truth.json"
+    truth: dict[str, dict[str, str]] = json.loads(truth_file.read_text("utf-8")) if truth_file.exists() else {}
+    templates = []
+    for f in files:
+        body = truth.get(f.name.removesuffix(".html.gz"), {}).get("articleBody")
+        template = prepare(gzip.decompress(f.read_bytes()), f.name, body)
+        if template is not None:
+            templates.append(template)
+    if not templates:
+        raise FarmDataError(f"none of the {len(files)} pages in {folder} has a paragraph to carry the entity")
+    return templates
