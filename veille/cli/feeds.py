@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from veille import http, pipeline
 from veille.cli.app import app, feeds_app  # noqa: F401
 from veille.cli.common import ago, context, duration_option, err, fail, iso, out, print_json
+from veille.feeds.discover import Discovery, discover
 from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
-from veille.feeds.parse import FeedParseError, parse_feed
 from veille.settings import Settings, format_duration
 from veille.storage.models import Feed, utcnow
 
@@ -32,21 +32,28 @@ def check_feed_url(settings: Settings, url: str) -> str:
     return url
 
 
-async def first_fetch(settings: Settings, url: str) -> str:
+async def discover_feed(settings: Settings, url: str) -> Discovery:
+    """Fetch ``url`` once through the guarded client: the feed itself, or the feeds its page points to."""
     async with http.make_client(settings) as client:
-        try:
-            response = await http.fetch(client, url, max_bytes=settings.max_feed_bytes)
-            parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
-        except (http.FetchError, FeedParseError) as exc:
-            return f"error: {exc}"
-    return f"ok: {parsed.title or 'untitled'}, {len(parsed.entries)} entries"
+        return await discover(client, url, max_bytes=settings.max_feed_bytes)
 
 
-def feed_title(settings: Settings, result: str) -> str | None:
-    prefix = "ok: "
-    if result.startswith(prefix):
-        return result[len(prefix) :].rsplit(", ", 1)[0]
-    return None
+def print_candidates(found: Discovery) -> None:
+    """--dry-run: the feeds found, one a line on stdout (URL, entries, title, tab-separated; ``*`` marks the
+    one that would be added), and what was tried in vain on stderr."""
+    chosen = found.feed
+    for candidate in found.feeds:
+        mark = "*" if candidate is chosen else " "
+        sys.stdout.write(f"{mark} {candidate.url}\t{candidate.entries} entries\t{candidate.title or 'untitled'}\n")
+    declared = [c for c in found.candidates if c.how == "link" and not c.ok]
+    for candidate in declared:
+        err.print(f"declared by the page but not a feed: {candidate.url}: {candidate.error}", markup=False)
+    paths = [c for c in found.candidates if c.how == "path" and not c.ok]
+    if paths:
+        err.print(f"not a feed: {', '.join(c.url for c in paths)}", markup=False)
+
+
+HOW = {"link": "declared by the page", "path": "at a common feed path"}
 
 
 @feeds_app.command("add")
@@ -57,22 +64,56 @@ def feeds_add(
     feed_text: Annotated[
         str, typer.Option("--feed-text", help="Use the feed's own full text: auto, always or never.")
     ] = "auto",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the feeds found at URL (URL, entries, title); add nothing.")
+    ] = False,
 ) -> None:
-    """Add a feed, fetch it once and print the result; prints the feed's id."""
+    """Add a feed, fetch it once and print the result; prints the feed's id.
+
+    URL may be a site's page: the feeds it declares (<link rel=alternate>) are found, or else
+    the common paths (/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss) are tried, and
+    the first feed found is added.
+    """
     ctx = context()
     interval = duration_option(every, "--every")
     if feed_text not in ("auto", "always", "never"):
         raise fail("--feed-text must be auto, always or never", 2)
     url = check_feed_url(ctx.settings, url)
-    existing = ctx.db.run(lambda s: s.scalar(select(Feed.id).where(Feed.url == url)))
-    if existing is not None:
+
+    def already(s: Session, feed_url: str) -> int | None:
+        return s.scalar(select(Feed.id).where(Feed.url == feed_url))
+
+    existing = ctx.db.run(already, url)
+    if existing is not None and not dry_run:
         raise fail(f"feed already added (id {existing}): {url}")
-    result = pipeline.run_async(first_fetch(ctx.settings, url))
+    found: Discovery = pipeline.run_async(discover_feed(ctx.settings, url))
+    chosen = found.feed
+    if dry_run:
+        print_candidates(found)
+        if chosen is None:
+            raise fail(found.error or f"no feed found at {url}")
+        known = ctx.db.run(already, chosen.url)
+        note = f" (already added, id {known})" if known is not None else ""
+        err.print(f"would add {chosen.url}{note}", markup=False)
+        return
+    if chosen is None:
+        # added anyway, as a feed that answers with an error: `veille status` shows it until it works
+        feed_url, title, result = url, None, f"error: {found.error}"
+    else:
+        feed_url, title = chosen.url, chosen.title
+        result = f"ok: {title or 'untitled'}, {chosen.entries} entries"
+        if feed_url != url:
+            existing = ctx.db.run(already, feed_url)
+            if existing is not None:
+                raise fail(f"feed already added (id {existing}): {feed_url} (found at {url})")
+            others = len(found.feeds) - 1
+            more = f"; {others} other feed(s) there, see --dry-run" if others else ""
+            err.print(f"found {feed_url} ({HOW[chosen.how]} at {url}){more}", markup=False)
 
     def add(s: Session) -> int:
         feed = Feed(
-            url=url,
-            title=feed_title(ctx.settings, result),
+            url=feed_url,
+            title=title,
             tags=list(tag or []),
             interval=interval or ctx.settings.poll_interval,
             interval_fixed=interval is not None,
@@ -86,7 +127,7 @@ def feeds_add(
     feed_id = ctx.db.run(add)
     out.print(str(feed_id))
     every_text = format_duration(interval or ctx.settings.poll_interval)
-    err.print(f"added feed {feed_id}: {url} (every {every_text}); {result}")
+    err.print(f"added feed {feed_id}: {feed_url} (every {every_text}); {result}", markup=False)
 
 
 def feed_row(feed: Feed) -> dict[str, Any]:
