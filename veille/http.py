@@ -162,17 +162,14 @@ class AddressGuard:
             return f"address guard: {address!r} is not an IP address"
         if self.allow_private or self._allowed(ip):
             return None
-        kind = _kind(ip)
-        if kind is None and isinstance(ip, ipaddress.IPv6Address):
-            embedded = _embedded_ipv4(ip)
-            if embedded is not None and not self._allowed(embedded):
-                inner = _kind(embedded)
-                kind = f"{inner} (IPv4 {embedded} inside IPv6)" if inner else None
-        elif kind is not None and isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            mapped = ip.ipv4_mapped
-            if self._allowed(mapped):
+        embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+        if embedded is not None:  # IPv4-mapped, 6to4, NAT64: judged by the IPv4 address they lead to
+            if self._allowed(embedded):
                 return None
-            kind = f"{_kind(mapped) or 'private'} (IPv4-mapped {mapped})"
+            inner = _kind(embedded)
+            kind = f"{inner} (IPv4 {embedded} inside IPv6)" if inner else None
+        else:
+            kind = _kind(ip)
         if kind is None:
             return None
         return (
@@ -560,7 +557,10 @@ async def fetch(
     The whole request, redirects included, must end within ``deadline`` seconds (default: the client's).
     4xx and 5xx answers other than 304 raise FetchError (transient for 408, 425, 429 and 5xx).
     """
-    check_scheme(url)
+    try:
+        check_scheme(url)
+    except ValueError as exc:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+        raise FetchError(f"invalid URL {url!r}: {exc}", transient=False) from exc
     limit = deadline if deadline is not None else float(getattr(client, "deadline", 60.0))
     try:
         async with asyncio.timeout(limit):
@@ -609,6 +609,8 @@ async def _fetch(
         raise FetchError(f"timed out ({type(exc).__name__})") from exc
     except httpx.UnsupportedProtocol as exc:
         raise BlockedAddressError(describe(exc)) from exc
+    except httpx.InvalidURL as exc:  # not an HTTPError: the URL, or a redirect's Location, can't be parsed
+        raise FetchError(f"invalid URL: {describe(exc)}", transient=False) from exc
     except (httpx.HTTPError, httpcore.ProtocolError) as exc:
         raise FetchError(f"{type(exc).__name__}: {describe(exc)}") from exc
 
