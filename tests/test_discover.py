@@ -8,6 +8,8 @@ from tests.conftest import HTTPFixture, Route
 from tests.helpers import atom, rss, veille
 from veille.feeds.discover import FeedLink, common_path_urls, feed_links
 
+pytestmark = pytest.mark.usefixtures("veille_env")
+
 BASE = "https://lab.example/blog/post.html"
 
 
@@ -62,8 +64,6 @@ NEWS = [
     {"title": "Kyutai releases Moshi", "link": "https://lab.example/moshi", "guid": "moshi"},
     {"title": "A new lab in Paris", "link": "https://lab.example/paris", "guid": "paris"},
 ]
-
-pytestmark = pytest.mark.usefixtures("veille_env")
 
 
 def test_add_a_site_page_adds_the_feed_it_declares(web: HTTPFixture) -> None:

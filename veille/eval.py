@@ -2,6 +2,7 @@
 
     python -m veille.eval extraction --data /work/shared/data [--compare]
     python -m veille.eval pages --data /work/shared/data [--compare]
+    python -m veille.eval feeds --data /work/shared/data
 
 ``extraction`` scores the article body on ``<data>/extraction-benchmark`` (181 pages with a
 ground truth) the way that benchmark does: tokens ``\\w+``, multisets of 4-gram shingles,
@@ -12,14 +13,22 @@ F1 = 2PR/(P+R). Each extractor runs in a fresh interpreter, so pages/s counts it
 not appear in the main text) and prints the share of each that the extractor gets right.
 
 ``--compare`` runs plain trafilatura (defaults, and with comments excluded) in the same run.
+
+``feeds`` runs every file of ``<data>/feeds`` and ``<data>/feedparser-tests`` (their READMEs,
+manifests and licences aside) through :func:`veille.feeds.parse.parse_feed`, as the poller does,
+and counts what became of each: parsed, recovered (feedparser's bozo flag, yet entries found),
+a warning and no entry, rejected (FeedParseError, grouped by reason) and exceptions (any
+other exception: a bug, which would crash a poll). Exit status 1 when there is an exception.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import importlib
 import json
+import logging
 import multiprocessing
 import re
 import sys
@@ -257,6 +266,166 @@ def _same(got: str, expected: str) -> bool:
     return _SPACES.sub(" ", got).strip().casefold() == _SPACES.sub(" ", expected).strip().casefold()
 
 
+# --- feed parsing robustness --------------------------------------------------------------------
+
+FEED_CORPORA = ("feeds", "feedparser-tests")
+_DOCUMENTS = frozenset({"README.md", "MANIFEST.tsv", "EXPECTATIONS.tsv", "LICENSE"})
+EXPECTED_OUTPUTS = "feeds, expected outputs"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFile:
+    path: Path
+    name: str  # the path under the data folder, e.g. "feeds/french/x.xml"
+    group: str  # the corpus, or EXPECTED_OUTPUTS for a parser's expected output stored beside its feed
+    headers: dict[str, str]  # the HTTP headers the corpus says the file is served with
+
+
+def _manifest(folder: Path, name: str) -> list[dict[str, str]]:
+    path = folder / name
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def _simulated_headers(relative: str, declared: str) -> dict[str, str]:
+    """feedparser's test corpus serves files whose path says "http" with the headers their comment declares."""
+    headers = {}
+    for line in declared.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() and value.strip():
+            headers[name.strip()] = value.strip()
+    if "http" in relative and not any(key.lower() == "content-type" for key in headers):
+        headers["Content-Type"] = "text/xml"  # the corpus's default
+    return headers
+
+
+def is_expected_output(path: Path) -> bool:
+    """A parser's expected output stored beside its feed (``x.serde.json``, ``x.expected.json``, or ``x.json``
+    next to ``x.xml``), not a feed. (MANIFEST.tsv also lists ``json_feed_sample.json``, a JSON Feed, as one.)"""
+    if path.suffix != ".json":
+        return False
+    if path.name.endswith((".serde.json", ".expected.json")):
+        return True
+    return any(other != path and other.suffix != ".json" for other in path.parent.glob(f"{path.stem}.*"))
+
+
+def load_feed_files(data: Path) -> list[FeedFile]:
+    """Every file of the feed corpora but their documentation, in a stable order."""
+    files = []
+    for corpus in FEED_CORPORA:
+        folder = _folder(data, corpus)
+        declared = {row["file"]: row.get("http_headers_to_simulate") or ""
+                    for row in _manifest(folder, "EXPECTATIONS.tsv")}
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder).as_posix()
+            if not path.is_file() or relative in _DOCUMENTS:
+                continue
+            group = EXPECTED_OUTPUTS if is_expected_output(path) else corpus
+            headers = _simulated_headers(relative, declared.get(relative, "")) if corpus == "feedparser-tests" else {}
+            files.append(FeedFile(path, f"{corpus}/{relative}", group, headers))
+    return files
+
+
+@dataclass(slots=True)
+class FeedCounts:
+    files: int = 0
+    parsed: int = 0  # no warning
+    recovered: int = 0  # bozo, yet entries found
+    empty_warned: int = 0  # bozo and no entry: recognized as a feed, nothing to read
+    rejected: int = 0  # FeedParseError
+    exceptions: int = 0  # anything else: a bug
+    entries: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: FeedCounts) -> None:
+        for name in ("files", "parsed", "recovered", "empty_warned", "rejected", "exceptions", "entries",
+                     "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    groups: dict[str, FeedCounts]
+    total: FeedCounts
+    reasons: dict[str, list[str]]  # rejection reason -> files
+    exceptions: dict[str, str]  # file -> "TypeName: message"
+
+
+def _reason(message: str, url: str) -> str:
+    return message.replace(f" at {url}", "").replace(url, "<file>")
+
+
+def run_feed_files(files: list[FeedFile]) -> FeedReport:
+    """Parse each file as the poller would parse a response; never raises for a file."""
+    from veille.feeds.parse import FeedParseError, parse_feed
+
+    groups: dict[str, FeedCounts] = {}
+    reasons: dict[str, list[str]] = {}
+    exceptions: dict[str, str] = {}
+    contents = [(item, item.path.read_bytes()) for item in files]
+    parse_log = logging.getLogger("veille.feeds.parse")
+    level, parse_log.level = parse_log.level, logging.ERROR  # notes are counted here, not logged
+    try:
+        for item, content in contents:
+            counts = groups.setdefault(item.group, FeedCounts())
+            counts.files += 1
+            url = item.path.resolve().as_uri()
+            started = time.perf_counter()
+            try:
+                parsed = parse_feed(content, url=url, headers=item.headers)
+            except FeedParseError as exc:
+                counts.rejected += 1
+                reasons.setdefault(_reason(str(exc), url), []).append(item.name)
+                continue
+            except Exception as exc:
+                counts.exceptions += 1
+                exceptions[item.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            finally:
+                counts.seconds += time.perf_counter() - started
+            counts.entries += len(parsed.entries)
+            if not parsed.warning:
+                counts.parsed += 1
+            elif parsed.entries:
+                counts.recovered += 1
+            else:
+                counts.empty_warned += 1
+    finally:
+        parse_log.setLevel(level)
+    total = FeedCounts()
+    for counts in groups.values():
+        total.add(counts)
+    return FeedReport(groups, total, reasons, exceptions)
+
+
+def evaluate_feeds(data: Path, *, out: Callable[[str], None] = print) -> FeedReport:
+    files = load_feed_files(data)
+    report = run_feed_files(files)
+    out(f"{len(files)} files from {', '.join(str(data / corpus) for corpus in FEED_CORPORA)}, "
+        f"through veille.feeds.parse.parse_feed")
+    out(f"{'':<24}{'files':>6}{'parsed':>8}{'recovered':>11}{'warned, empty':>15}{'rejected':>10}"
+        f"{'exceptions':>12}{'entries':>9}{'files/s':>9}")
+    rows = [(name, report.groups[name]) for name in (*FEED_CORPORA, EXPECTED_OUTPUTS) if name in report.groups]
+    for name, counts in [*rows, ("total", report.total)]:
+        rate = counts.files / counts.seconds if counts.seconds else 0.0
+        out(f"{name:<24}{counts.files:>6}{counts.parsed:>8}{counts.recovered:>11}{counts.empty_warned:>15}"
+            f"{counts.rejected:>10}{counts.exceptions:>12}{counts.entries:>9}{rate:>9.0f}")
+    out("parsed: no warning; recovered: not well-formed (feedparser's bozo) but entries found; warned, empty: "
+        "a feed with a warning and no entry; files/s: parsing only")
+    if report.reasons:
+        out("rejected, by reason:")
+        for reason, names in sorted(report.reasons.items(), key=lambda item: (-len(item[1]), item[0])):
+            shown = ", ".join(names[:3]) + (f", ... ({len(names) - 3} more)" if len(names) > 3 else "")
+            out(f"{len(names):>5}  {reason}  [{shown}]")
+    if report.exceptions:
+        out("exceptions (bugs: parse_feed must raise FeedParseError or return):")
+        for name, error in report.exceptions.items():
+            out(f"       {name}: {error}")
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m veille.eval", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,12 +436,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         sub.add_argument("--compare", action="store_true", help="also run plain trafilatura")
         sub.add_argument("--verbose", action="store_true", help="pages: list each snippet missed or kept")
+    feeds = commands.add_parser("feeds", help="feed parsing robustness on the feed corpora")
+    feeds.add_argument("--data", type=Path, required=True, help="the folder that holds feeds/ and feedparser-tests/")
     args = parser.parse_args(argv)
     try:
         if args.command == "extraction":
             evaluate_extraction(args.data, compare=args.compare)
-        else:
+        elif args.command == "pages":
             evaluate_pages(args.data, compare=args.compare, verbose=args.verbose)
+        else:
+            return 1 if evaluate_feeds(args.data).total.exceptions else 0
     except DataError as exc:
         print(f"eval: {exc}", file=sys.stderr)
         return 2

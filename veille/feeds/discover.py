@@ -27,7 +27,9 @@ from veille.feeds.parse import FeedParseError, parse_feed
 from veille.pages.decode import decode_html
 from veille.pages.fetch import media_type, not_html_reason
 
-__all__ = ["COMMON_PATHS", "FEED_TYPES", "Candidate", "Discovery", "common_path_urls", "discover", "feed_links"]
+__all__ = [
+    "COMMON_PATHS", "FEED_TYPES", "Candidate", "Discovery", "FeedLink", "common_path_urls", "discover", "feed_links",
+]
 
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
 COMMON_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml", "/rss")
