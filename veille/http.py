@@ -344,14 +344,12 @@ class _Decoder:
                 return
 
     def _unbrotli(self, data: bytes) -> Iterator[bytes]:
+        # the output limit is a hint (a call may return a little more), and output can still be pending
+        # when the decompressor says it accepts more input: drain it with empty calls
         out = self._brotli.process(data, output_buffer_limit=_DECODED_STEP)
-        if out:
+        while out:
             yield out
-        while not self._brotli.can_accept_more_data():
             out = self._brotli.process(b"", output_buffer_limit=_DECODED_STEP)
-            if not out:
-                return
-            yield out
 
     def flush(self) -> bytes:
         if self._zlib is not None:
