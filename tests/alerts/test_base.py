@@ -75,7 +75,7 @@ def test_validate_target_refuses(kind: str, target: str, complaint: str) -> None
 
 
 def test_unknown_kind_is_a_clear_value_error(settings: Settings) -> None:
-    with pytest.raises(ValueError, match=r"unknown alert channel kind 'pigeon'; expected one of: email, log"):
+    with pytest.raises(ValueError, match=r"unknown alert channel kind 'pigeon'; expected one of: apprise, email, log"):
         make_transport("pigeon", "x", {}, settings)
     with pytest.raises(ValueError, match="unknown alert channel kind"):
         validate_target("pigeon", "x")

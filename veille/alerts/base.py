@@ -1,12 +1,14 @@
 """Alert channels: the values they carry, the one contract they keep, and the factory.
 
-A transport delivers one :class:`AlertMessage` (or a plain notice) to one channel::
+A transport delivers one :class:`AlertMessage`, one :class:`DigestMessage` (a digest, or the summary
+that replaces a burst of alerts) or a plain notice to one channel::
 
     transport = make_transport("slack", "https://hooks.slack.com/services/...", {}, settings)
     transport.send(message)          # returns when the channel accepted it
+    transport.send_digest(digest)    # several articles in one message, grouped by entity
 
 Exception contract:
-    ``send`` and ``send_text`` either return (the channel accepted the message) or raise
+    ``send``, ``send_digest`` and ``send_text`` either return (the channel accepted the message) or raise
     :class:`AlertError`; no other exception escapes a transport.
 
     AlertError.permanent = False   a retry may help (timeout, connection refused, 5xx, 429, SMTP 4xx).
@@ -35,7 +37,7 @@ from urllib.parse import urlsplit
 
 from veille.settings import Settings
 
-KINDS = ("email", "log", "slack", "webhook")
+KINDS = ("apprise", "email", "log", "slack", "webhook")
 
 
 class AlertError(Exception):
@@ -76,10 +78,37 @@ class AlertMessage:
         return tuple(mention.entity for mention in self.mentions)
 
 
+@dataclass(frozen=True, slots=True)
+class DigestMessage:
+    """Several articles in one message: a scheduled digest, or the summary of a burst of alerts."""
+
+    title: str  # "Daily digest", "25 alerts at once"
+    items: tuple[AlertMessage, ...]
+    period: str | None = None  # what it covers, e.g. "until 2026-12-03 08:00 Europe/Paris"
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        """Every entity named in the items, in order of first appearance."""
+        return tuple(dict.fromkeys(e for item in self.items for e in item.entities))
+
+    def by_entity(self) -> list[tuple[str, list[AlertMessage]]]:
+        """Items grouped by entity, entities in order of first appearance; an item naming two entities
+        is listed under both, an item naming none under "Other"."""
+        groups: dict[str, list[AlertMessage]] = {}
+        for item in self.items:
+            for entity in dict.fromkeys(item.entities) or ("Other",):
+                groups.setdefault(entity, []).append(item)
+        return list(groups.items())
+
+
 class Transport(Protocol):
-    """One configured channel. Both methods return, or raise AlertError."""
+    """One configured channel. Every method returns, or raises AlertError."""
 
     def send(self, message: AlertMessage) -> None: ...
+
+    def send_digest(self, digest: DigestMessage) -> None:
+        """Several articles as one message, grouped by entity."""
+        ...
 
     def send_text(self, subject: str, body: str) -> None:
         """A plain notice: a channel test, feed health, an admin message."""
@@ -96,6 +125,10 @@ def validate_target(kind: str, target: str) -> str:
     """The normalized target for a channel of ``kind``, or ValueError saying what is wrong."""
     kind = _check_kind(kind)
     target = target.strip()
+    if kind == "apprise":
+        from veille.alerts.apprise import check_url
+
+        return check_url(target)
     if kind in ("slack", "webhook"):
         parts = urlsplit(target)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -128,6 +161,10 @@ def make_transport(kind: str, target: str, options: Mapping[str, Any], settings:
         from veille.alerts.email import EmailTransport
 
         return EmailTransport(target, settings)
+    if kind == "apprise":
+        from veille.alerts.apprise import AppriseTransport
+
+        return AppriseTransport(target)
     if kind == "webhook":
         from veille.alerts.webhook import WebhookTransport
 
@@ -138,6 +175,23 @@ def make_transport(kind: str, target: str, options: Mapping[str, Any], settings:
     from veille.alerts.log import LogTransport
 
     return LogTransport(target)
+
+
+def redact_target(kind: str, target: str) -> str:
+    """A channel's target fit to show or log: an email address as is; a URL (its path and query hold
+    tokens: Slack's webhook secret, an ntfy topic, a Discord token) reduced to its scheme and host."""
+    if kind in ("email", "log"):
+        return target
+    parts = urlsplit(target.strip())
+    if not parts.scheme:
+        return "…"
+    try:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        host, port = "", ""
+    hidden = parts.netloc != f"{host}{port}" or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host}{port}/" + ("…" if hidden else "")
 
 
 def _check_kind(kind: str) -> str:

@@ -23,8 +23,17 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from veille.alerts.base import AlertError, AlertMessage
-from veille.alerts.render import html_body, one_line, subject, text_body, truncate
+from veille.alerts.base import AlertError, AlertMessage, DigestMessage
+from veille.alerts.render import (
+    digest_html,
+    digest_subject,
+    digest_text,
+    html_body,
+    one_line,
+    subject,
+    text_body,
+    truncate,
+)
 from veille.settings import Settings
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -83,6 +92,12 @@ class EmailTransport:
         email = self._envelope(subject(message))
         email.set_content(text_body(message))
         email.add_alternative(html_body(message), subtype="html")
+        self._deliver(email)
+
+    def send_digest(self, digest: DigestMessage) -> None:
+        email = self._envelope(digest_subject(digest))
+        email.set_content(digest_text(digest))
+        email.add_alternative(digest_html(digest), subtype="html")
         self._deliver(email)
 
     def send_text(self, subject: str, body: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from veille.alerts import render
-from veille.alerts.base import AlertMessage
+from veille.alerts.base import AlertMessage, DigestMessage
 
 logger = logging.getLogger("veille.alerts")
 
@@ -30,6 +30,17 @@ class LogTransport:
             "".join(f" | {s}" for s in snippets),
             extra={"alert_url": message.url, "channel": self.label or "log"},
         )
+
+    def send_digest(self, digest: DigestMessage) -> None:
+        for item in digest.items:
+            logger.info(
+                "%s: %s <%s> from %s",
+                render.one_line(digest.title),
+                render.subject(item),
+                item.url,
+                render.one_line(item.source) or "?",
+                extra={"alert_url": item.url, "channel": self.label or "log"},
+            )
 
     def send_text(self, subject: str, body: str) -> None:
         logger.info(

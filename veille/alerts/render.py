@@ -1,4 +1,5 @@
-"""How an alert looks on each channel: plain text, Slack Block Kit, email HTML.
+"""How an alert looks on each channel: plain text, Slack Block Kit, email HTML, Markdown (Apprise);
+and how a digest (several articles grouped by entity) looks on each.
 
 Everything that comes from a feed (title, source, snippet, URL) is untrusted. Each renderer
 escapes it for its own medium here, so transports only move bytes:
@@ -7,21 +8,27 @@ escapes it for its own medium here, so transports only move bytes:
   ``<!channel>`` or forge ``<url|label>`` links; URLs are percent-encoded before linking.
 - HTML: :func:`html.escape` on every piece, and only http(s) URLs become links.
 - Plain text and subjects: line breaks collapsed, so nothing can start a new header.
+- Markdown: every punctuation character Markdown gives meaning to is backslash-escaped, only
+  http(s) URLs become links, and ``@everyone``/``@here``/``@channel`` are defused.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from veille.alerts.base import AlertMessage, EntityMention
+from veille.alerts.base import AlertMessage, DigestMessage, EntityMention
 
 MAX_TITLE = 200
 MAX_SNIPPET = 500
 MAX_MENTIONS = 20  # Slack allows 50 blocks a message
 MAX_ALSO = 10
+MAX_DIGEST_SNIPPET = 200
+SLACK_MAX_BLOCKS = 50
+SLACK_SECTION = 2900  # Slack refuses a section over 3000 characters
 
 
 # --- shared helpers -------------------------------------------------------------------------
@@ -255,3 +262,189 @@ def html_body(message: AlertMessage) -> str:
         parts.append(f'<p style="font-size:13px">Also covered by {links}</p>')
     parts += ['<p style="color:#999;font-size:12px;margin-top:16px">Sent by veille</p>', "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+# --- digests --------------------------------------------------------------------------------
+
+
+def _digest_count(digest: DigestMessage) -> str:
+    n = len(digest.items)
+    return f"{n} article" + ("" if n == 1 else "s")
+
+
+def digest_subject(digest: DigestMessage) -> str:
+    """``[veille] Daily digest: 3 articles (Kyutai, Mistral AI)`` on one line."""
+    entities = truncate(one_line(", ".join(digest.entities)), MAX_TITLE)
+    head = f"[veille] {one_line(digest.title)}: {_digest_count(digest)}"
+    return f"{head} ({entities})" if entities else head
+
+
+def _mention_of(item: AlertMessage, entity: str) -> EntityMention | None:
+    return next((m for m in item.mentions if m.entity == entity), None)
+
+
+def _digest_snippet(mention: EntityMention) -> tuple[str, str, str]:
+    return split_snippet(mention, limit=MAX_DIGEST_SNIPPET)
+
+
+def digest_text(digest: DigestMessage) -> str:
+    lines = [f"{one_line(digest.title)}: {_digest_count(digest)}"]
+    if digest.period:
+        lines.append(one_line(digest.period))
+    for entity, items in digest.by_entity():
+        lines += ["", f"== {one_line(entity)} ({len(items)}) =="]
+        for item in items:
+            lines += ["", f"* {one_line(item.title) or '(untitled)'}", f"  {item.url}"]
+            meta = " · ".join(filter(None, [one_line(item.source), format_published(item.published)]))
+            if meta:
+                lines.append(f"  {meta}")
+            mention = _mention_of(item, entity)
+            if mention is not None:
+                before, hit, after = _digest_snippet(mention)
+                marked = (f"{before}*{hit}*{after}" if hit else before + after).strip()
+                if marked:
+                    lines.append(f"  {marked}")
+            if item.also_covered_by:
+                also = ", ".join(f"{one_line(o)} <{u}>" for o, u in item.also_covered_by[:MAX_ALSO])
+                lines.append(f"  Also covered by: {also}")
+    lines += ["", "-- ", "Sent by veille"]
+    return "\n".join(lines) + "\n"
+
+
+def slack_digest_payload(digest: DigestMessage) -> dict[str, Any]:
+    """One Slack message for a digest: a section per entity, its articles packed into sections."""
+    title = slack_escape(one_line(digest.title))
+    entities = one_line(", ".join(digest.entities))
+    fallback = f"{one_line(digest.title)}: {_digest_count(digest)}" + (f" ({entities})" if entities else "")
+    blocks: list[dict[str, Any]] = [_section(f"*{title}* · {_digest_count(digest)}")]
+    if digest.period:
+        blocks.append(_context(slack_escape(one_line(digest.period))))
+    candidates: list[tuple[dict[str, Any], int]] = []  # (block, how many listings it carries)
+    for entity, items in digest.by_entity():
+        candidates.append((_section(f"*{slack_escape(one_line(entity))}* ({len(items)})"), 0))
+        chunk: list[str] = []
+        for item in items:
+            line = _slack_digest_line(item, entity)
+            if chunk and len("\n".join([*chunk, line])) > SLACK_SECTION:
+                candidates.append((_section("\n".join(chunk)), len(chunk)))
+                chunk = []
+            chunk.append(line)
+        if chunk:
+            candidates.append((_section("\n".join(chunk)), len(chunk)))
+    room = SLACK_MAX_BLOCKS - len(blocks)
+    if len(candidates) <= room:
+        blocks += [block for block, _ in candidates]
+    else:
+        kept = candidates[: room - 1]
+        while kept and kept[-1][1] == 0:  # no entity heading without its articles
+            kept.pop()
+        blocks += [block for block, _ in kept]
+        hidden = sum(n for _, n in candidates) - sum(n for _, n in kept)
+        blocks.append(_context(f"… and {hidden} more: run `veille matches` to see them all"))
+    return {"text": slack_escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def _slack_digest_line(item: AlertMessage, entity: str) -> str:
+    title = truncate(one_line(item.title) or "(untitled)", MAX_TITLE)
+    meta = [slack_escape(one_line(item.source))] if one_line(item.source) else []
+    if item.published is not None:
+        meta.append(slack_date(item.published))
+    line = f"• {slack_link(item.url, title)}" + (f" · {' · '.join(meta)}" if meta else "")
+    mention = _mention_of(item, entity)
+    if mention is not None:
+        before, hit, after = _digest_snippet(mention)
+        snippet = (slack_escape(before) + (f"*{slack_escape(hit)}*" if hit else "") + slack_escape(after)).strip()
+        if snippet:
+            line += f"\n>{snippet}"
+    if item.also_covered_by:
+        links = ", ".join(slack_link(u, one_line(o) or u) for o, u in item.also_covered_by[:MAX_ALSO])
+        line += f"\n_also covered by_ {links}"
+    return truncate(line, SLACK_SECTION)
+
+
+def digest_html(digest: DigestMessage) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{_h(one_line(digest.title))}</title></head>",
+        '<body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;'
+        'color:#222;line-height:1.45;max-width:640px">',
+        f'<h2 style="font-size:18px;margin:0 0 4px">{_h(one_line(digest.title))}: {_h(_digest_count(digest))}</h2>',
+    ]
+    if digest.period:
+        parts.append(f'<p style="color:#666;font-size:13px;margin:0 0 12px">{_h(one_line(digest.period))}</p>')
+    for entity, items in digest.by_entity():
+        parts.append(f'<h3 style="font-size:16px;margin:18px 0 6px">{_h(one_line(entity))} ({len(items)})</h3>')
+        for item in items:
+            title = one_line(item.title) or "(untitled)"
+            meta = " · ".join(filter(None, [one_line(item.source), format_published(item.published)]))
+            parts.append('<p style="margin:0 0 12px">')
+            parts.append(f"<strong>{html_link(item.url, title)}</strong>")
+            if meta:
+                parts.append(f'<br><span style="color:#666;font-size:13px">{_h(meta)}</span>')
+            mention = _mention_of(item, entity)
+            if mention is not None:
+                before, hit, after = _digest_snippet(mention)
+                marked = f'<mark style="background:#fff3a3"><strong>{_h(hit)}</strong></mark>' if hit else ""
+                parts.append(f"<br>{_h(before)}{marked}{_h(after)}")
+            if item.also_covered_by:
+                links = ", ".join(html_link(u, one_line(o) or u) for o, u in item.also_covered_by[:MAX_ALSO])
+                parts.append(f'<br><span style="font-size:13px">Also covered by {links}</span>')
+            parts.append("</p>")
+    parts += ['<p style="color:#999;font-size:12px;margin-top:16px">Sent by veille</p>', "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+# --- Markdown (Apprise) ---------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~=])")
+_PINGS = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
+
+
+def md_escape(text: str) -> str:
+    """Feed text made inert in Markdown (and in chat apps that ping on ``@everyone``)."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", text))  # edges kept: they touch the hit
+    return _PINGS.sub("@\u200b\\1", escaped)
+
+
+def md_link(url: str, label: str) -> str:
+    if not is_web_url(url):
+        return md_escape(label)
+    safe = quote(url.strip(), safe="!#$%&'*+,/:;=?@[]~").replace("(", "%28").replace(")", "%29")
+    return f"[{md_escape(label)}]({safe})"
+
+
+def md_title(message: AlertMessage) -> str:
+    """The title line an Apprise service shows: ``Kyutai, Mistral AI: <title>`` (plain text)."""
+    return subject(message).removeprefix("[veille] ")
+
+
+def md_body(message: AlertMessage) -> str:
+    title = truncate(one_line(message.title) or "(untitled)", MAX_TITLE)
+    lines = [f"**{md_link(message.url, title)}**"]
+    meta = " · ".join(filter(None, [one_line(message.source), format_published(message.published)]))
+    if meta:
+        lines.append(md_escape(meta))
+    for mention in message.mentions[:MAX_MENTIONS]:
+        before, hit, after = split_snippet(mention)
+        marked = md_escape(before) + (f"**{md_escape(hit)}**" if hit else "") + md_escape(after)
+        lines += ["", f"{md_escape(_entity_label(mention))}: {marked.strip()}"]
+    if message.also_covered_by:
+        links = ", ".join(md_link(u, one_line(o) or u) for o, u in message.also_covered_by[:MAX_ALSO])
+        lines += ["", f"Also covered by {links}"]
+    return "\n".join(lines) + "\n"
+
+
+def md_digest(digest: DigestMessage) -> str:
+    lines = [md_escape(digest.period)] if digest.period else []
+    for entity, items in digest.by_entity():
+        lines += ["", f"**{md_escape(entity)}** ({len(items)})", ""]
+        for item in items:
+            title = truncate(one_line(item.title) or "(untitled)", MAX_TITLE)
+            meta = " · ".join(filter(None, [one_line(item.source), format_published(item.published)]))
+            line = f"- {md_link(item.url, title)}" + (f" · {md_escape(meta)}" if meta else "")
+            if item.also_covered_by:
+                links = ", ".join(md_link(u, one_line(o) or u) for o, u in item.also_covered_by[:MAX_ALSO])
+                line += f" (also covered by {links})"
+            lines.append(line)
+    return "\n".join(lines).strip() + "\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from veille.alerts.base import AlertMessage
+from veille.alerts.base import AlertMessage, DigestMessage
 from veille.alerts.post import post
-from veille.alerts.render import slack_payload, slack_text_payload
+from veille.alerts.render import slack_digest_payload, slack_payload, slack_text_payload
 from veille.settings import Settings
 
 _NEW_HOOK = "create a new incoming webhook in Slack and update the channel"
@@ -33,6 +33,9 @@ class SlackTransport:
 
     def send(self, message: AlertMessage) -> None:
         self._post(slack_payload(message))
+
+    def send_digest(self, digest: DigestMessage) -> None:
+        self._post(slack_digest_payload(digest))
 
     def send_text(self, subject: str, body: str) -> None:
         self._post(slack_text_payload(subject, body))

@@ -14,6 +14,11 @@ Each alert is POSTed as ``application/json`` (UTF-8)::
       "also_covered_by": [{"outlet": "Other News", "url": "https://..."}]
     }
 
+Digests (and the summary sent instead of a burst of alerts) are one POST::
+
+    {"event": "digest", "title": "Daily digest", "period": "..." or null,
+     "alerts": [<an alert body as above>, ...]}
+
 Notices (channel tests, admin messages) are ``{"event": "notice", "subject": ..., "body": ...}``.
 
 With a secret, the header ``X-Veille-Signature: sha256=<hex>`` carries the HMAC-SHA256 of the
@@ -27,7 +32,7 @@ import hmac
 import json
 from typing import Any
 
-from veille.alerts.base import AlertMessage
+from veille.alerts.base import AlertMessage, DigestMessage
 from veille.alerts.post import post
 from veille.alerts.render import iso_published
 from veille.settings import Settings
@@ -51,6 +56,15 @@ def alert_body(message: AlertMessage) -> dict[str, Any]:
     }
 
 
+def digest_body(digest: DigestMessage) -> dict[str, Any]:
+    return {
+        "event": "digest",
+        "title": digest.title,
+        "period": digest.period,
+        "alerts": [alert_body(item) for item in digest.items],
+    }
+
+
 def sign(secret: str, body: bytes) -> str:
     """The ``X-Veille-Signature`` value for ``body``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -69,6 +83,9 @@ class WebhookTransport:
 
     def send(self, message: AlertMessage) -> None:
         self._post(alert_body(message))
+
+    def send_digest(self, digest: DigestMessage) -> None:
+        self._post(digest_body(digest))
 
     def send_text(self, subject: str, body: str) -> None:
         self._post({"event": "notice", "subject": subject, "body": body})
