@@ -117,6 +117,9 @@ def test_transient_failure_is_retried_later_and_permanent_marks_channel_failing(
     assert pipeline.deliver_alert(ctx, alert_id).status == "skipped"  # not due yet
 
     ctx.db.run(lambda s: s.get_one(Alert, alert_id).__setattr__("next_attempt_at", utcnow()))
+    assert pipeline.deliver_alert(ctx, alert_id).status == "pending"  # the Retry-After pauses the whole channel
+    ctx.db.run(lambda s: s.scalar(select(Channel)).__setattr__("paused_until", None))  # as if the pause was over
+    ctx.db.run(lambda s: s.get_one(Alert, alert_id).__setattr__("next_attempt_at", utcnow()))
     web.routes["/slack"] = Route(b"no_service", "text/plain", 404)
     assert pipeline.deliver_alert(ctx, alert_id).status == "failed"
     channel = ctx.db.run(lambda s: s.scalar(select(Channel)))

@@ -1,4 +1,5 @@
-"""Matching: every tracked entity over each article, matches stored, one outbox row per channel."""
+"""Matching: every tracked entity over each article, matches stored, the article put in its story, one outbox
+row per (story, channel) for the channels its entities are routed to."""
 
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from veille.matching import EntitySpec, Matcher, MatchReport
 from veille.pipeline.context import Context, _insert
+from veille.pipeline.delivery import is_digest, route_channels
 from veille.storage.db import rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Match, utcnow
+from veille.stories import assign_story
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,9 @@ def match_text(matcher: Matcher, *, title: str, text: str, url: str | None) -> M
 
 
 def match_articles(ctx: Context, article_ids: Sequence[int]) -> list[int]:
-    """Match the articles against every tracked entity; store matches and one outbox row per channel.
-    Returns the ids of alerts created now."""
+    """Match the articles against every tracked entity; store matches and one outbox row per (story, channel).
+    Returns the ids of alerts created now that are to be sent now (not those waiting for a digest, nor a
+    story's later copies, whose alert already exists)."""
     created: list[int] = []
     for article_id in article_ids:
         created.extend(ctx.db.run(_match_one, article_id))
@@ -93,21 +97,28 @@ def _match_one(s: Session, article_id: int) -> list[int]:
     ))
     if claimed != 1 or not report.matches:
         return []
-    channels = s.scalars(select(Channel).where(Channel.enabled.is_(True))).all()
-    if not channels:
+    # one story per group of near-duplicates; its first alert per channel is the only one (unique index)
+    story_id = assign_story(s, article)
+    channels = s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)).all()
+    targets = route_channels(channels, [entities[h.entity_id] for h in report.matches if h.entity_id in entities])
+    if not targets:
         names = ", ".join(entities[h.entity_id].name for h in report.matches)
         log.info("ALERT %s: %s <%s>", names, article.title, article.canonical_url or article.url,
                  extra={"article_id": article_id})
         return []
     alert_ids = []
-    for channel in channels:
+    for channel in targets:
+        waits = is_digest(channel)  # digest channels: queued for the next digest, not sent one by one
         s.execute(
             _insert(s, Alert)
-            .values(article_id=article_id, channel_id=channel.id, status="pending", next_attempt_at=now,
-                    enqueued_at=now, created_at=now)
+            .values(article_id=article_id, story_id=story_id, channel_id=channel.id,
+                    status="queued" if waits else "pending", next_attempt_at=now,
+                    enqueued_at=None if waits else now, created_at=now)
             .on_conflict_do_nothing()
         )
-        alert_id = s.scalar(select(Alert.id).where(Alert.article_id == article_id, Alert.channel_id == channel.id))
+        alert_id = s.scalar(select(Alert.id).where(
+            Alert.article_id == article_id, Alert.channel_id == channel.id, Alert.status == "pending"
+        ))
         if alert_id is not None:
             alert_ids.append(alert_id)
     return alert_ids
