@@ -242,7 +242,10 @@ def parse_json_feed(content: bytes, *, url: str) -> ParsedFeed:
         if longest > MAX_ENTRY_CHARS:
             cut += 1
         link_text = _string(item.get("url") or item.get("external_url"), 2048).strip()
-        link = urljoin(url, link_text) if link_text else None
+        try:
+            link = urljoin(url, link_text) if link_text else None
+        except ValueError:  # e.g. an unclosed IPv6 bracket: kept as written, the poller sees it is no URL
+            link = link_text
         guid = _string(item.get("id"), 2048).strip() or None
         key = guid or link
         if not key:
