@@ -10,7 +10,7 @@ entities; only the entities one of whose terms was found are then looked at.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -35,6 +35,9 @@ from veille.matching.snippet import Snippets
 FIRST_PARAGRAPH = 500  # characters, when the text has no blank line
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 _TITLE, _TEXT = 0, 1
+# Letters in the order of their frequency in English and French news, each mapped to a character
+# that sorts before the others (the rest keep their code points, which come later).
+_BY_FREQUENCY = {ord(c): chr(1 + i) for i, c in enumerate("eatisnrolucdmphgfbvykwjxqz' 0123456789")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +81,41 @@ class MatchReport:
 
 
 @dataclass(frozen=True, slots=True)
+class TermHit:
+    """One place where one of an entity's terms was found, for `Matcher.explain`."""
+
+    term: str  # as the user wrote it
+    role: str  # "mention" (name, alias, looked-for query term), "exclusion", "context word"
+    in_title: bool  # in the title, else in the text
+    start: int  # [start, end) in the title or the text
+    end: int
+    snippet: str
+    highlight: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why one entity that the article mentions alerts (`hit`) or not (`veto`), and every place its
+    terms were found."""
+
+    entity_id: int
+    entity: str
+    hit: Hit | None
+    veto: Veto | None
+    terms: tuple[TermHit, ...]
+
+
+_Span = tuple[int, int, int, int]  # (where: _TITLE or _TEXT, start, end, term id), in the original strings
+_Found = dict[int, list[_Span]]  # term id -> its hits
+_Test = Callable[[_Found, "str | None"], "str | None"]  # (hits, host) -> None if a tree holds, else why not
+
+
+@dataclass(frozen=True, slots=True)
 class _Entity:
     spec: EntitySpec
     tree: Node
     mentions: tuple[int, ...]  # ids of the terms whose hits are mentions of the entity
     by_query: bool
-
-
-_Span = tuple[int, int, int, int]  # (where: _TITLE or _TEXT, start, end, term id), in the original strings
 
 
 class Matcher:
@@ -96,18 +126,80 @@ class Matcher:
         self._term_ids: dict[Term, int] = {}
         self._mentioned_by: list[list[int]] = []
         self._entities: list[_Entity] = []
+        self._tests: list[_Test | None] = []  # each entity's tree, compiled when first needed
         for spec in entities:
             self._add(spec)
         self._automaton = self._build()
 
     def match(self, *, title: str, text: str, url: str | None = None) -> MatchReport:
-        found: dict[int, list[_Span]] = {}
+        """The entities the article alerts for, and those it mentions but that are ruled out."""
+        found = self._find(title, text)
+        if not found:
+            return MatchReport(matches=(), vetoed=())
+        return self._report(found, self._candidates(found), title, text, url)
+
+    def explain(
+        self, *, title: str, text: str, url: str | None = None, entity_ids: Iterable[int] | None = None
+    ) -> tuple[MatchReport, tuple[Explanation, ...]]:
+        """`match`, and for each entity the article mentions (or only those of `entity_ids`), every
+        place where one of its terms (mentions, exclusions, context words) was found."""
+        found = self._find(title, text)
+        chosen = None if entity_ids is None else set(entity_ids)
+        candidates = [i for i in self._candidates(found) if chosen is None or self._entities[i].spec.id in chosen]
+        report = self._report(found, candidates, title, text, url)
+        hits = {hit.entity_id: hit for hit in report.matches}
+        vetoes = {veto.entity_id: veto for veto in report.vetoed}
+        snippets = (Snippets(title), Snippets(text))
+        explanations = []
+        for index in candidates:
+            entity = self._entities[index]
+            roles: dict[int, str] = {}
+            for term, positive in terms(entity.tree):
+                term_id = self._term_ids[term]
+                if term_id in entity.mentions:
+                    roles[term_id] = "mention"
+                else:
+                    roles.setdefault(term_id, "context word" if positive else "exclusion")
+            spans = sorted(span for term_id in roles for span in found.get(term_id, ()))
+            explanations.append(
+                Explanation(
+                    entity_id=entity.spec.id,
+                    entity=entity.spec.name,
+                    hit=hits.get(entity.spec.id),
+                    veto=vetoes.get(entity.spec.id),
+                    terms=tuple(
+                        TermHit(
+                            self._terms[term_id].phrase,
+                            roles[term_id],
+                            where == _TITLE,
+                            start,
+                            end,
+                            *snippets[where].around(start, end),
+                        )
+                        for where, start, end, term_id in spans
+                    ),
+                )
+            )
+        return report, tuple(explanations)
+
+    def _find(self, title: str, text: str) -> _Found:
+        """The hits of every term in the title and the text, in the original strings."""
+        found: _Found = {}
         for where, source in ((_TITLE, title), (_TEXT, text)):
+            if not source:
+                continue
             folded = fold(source)
             for term_id, start, end in self._scan(folded):
                 found.setdefault(term_id, []).append((where, *folded.span(start, end), term_id))
-        candidates = sorted({i for term_id in found for i in self._mentioned_by[term_id]})
-        check = _Check(found, self._term_ids, _host(url))
+        return found
+
+    def _candidates(self, found: _Found) -> list[int]:
+        """The entities (indexes, in spec order) one of whose mention terms was found."""
+        mentioned_by = self._mentioned_by
+        return sorted({i for term_id in found for i in mentioned_by[term_id]})
+
+    def _report(self, found: _Found, candidates: list[int], title: str, text: str, url: str | None) -> MatchReport:
+        host = _host(url)
         first_paragraph = _first_paragraph_end(text) if candidates else 0
         snippets = (Snippets(title), Snippets(text))
         matches: list[Hit] = []
@@ -116,7 +208,8 @@ class Matcher:
             entity = self._entities[index]
             spec = entity.spec
             spans = _distinct([span for term_id in entity.mentions for span in found.get(term_id, ())])
-            reason = check.failure(entity.tree)
+            test = self._tests[index] or self._compile(index)
+            reason = test(found, host)
             if reason is None and not entity.by_query:
                 reason = _option_failure(spec, spans)
             best = spans[0]  # title first, then the earliest
@@ -156,6 +249,11 @@ class Matcher:
         for term_id in ids:
             self._mentioned_by[term_id].append(index)
         self._entities.append(_Entity(spec, tree, ids, by_query=spec.query is not None))
+        self._tests.append(None)
+
+    def _compile(self, index: int) -> _Test:
+        test = self._tests[index] = _compile_test(self._entities[index].tree, self._term_ids)
+        return test
 
     def _term_id(self, term: Term) -> int:
         if term not in self._term_ids:
@@ -172,8 +270,11 @@ class Matcher:
         if not keys:
             return None
         automaton = ahocorasick.Automaton()
-        for key, refs in keys.items():
-            automaton.add_word(key, (len(key), is_word_char(key[0]), is_word_char(key[-1]), tuple(refs)))
+        # pyahocorasick looks for a node's next letter in the order the letters were first added:
+        # adding the keys in the order of an alphabet sorted by frequency makes the lookups short.
+        for key in sorted(keys, key=lambda key: key.translate(_BY_FREQUENCY)):
+            refs = tuple(keys[key])
+            automaton.add_word(key, (len(key), is_word_char(key[0]), is_word_char(key[-1]), refs))
         automaton.make_automaton()
         return automaton
 
@@ -256,47 +357,56 @@ def _host(url: str | None) -> str | None:
     return host.rstrip(".") if host else None
 
 
-class _Check:
-    """Evaluates trees against the hits of one article; `failure` says why one does not hold."""
+def _compile_test(node: Node, term_ids: dict[Term, int]) -> _Test:
+    """A function that says why the tree does not hold for an article's hits (None if it does)."""
+    match node:
+        case Term(phrase=phrase):
+            term_id, missing = term_ids[node], f'"{phrase}" not found'
+            return lambda found, host: None if term_id in found else missing
+        case InTitle(term=term):
+            term_id, missing = term_ids[term], f'"{term.phrase}" not in the title'
+            return lambda found, host: None if any(span[0] == _TITLE for span in found.get(term_id, ())) else missing
+        case Site(domain=domain):
+            elsewhere, suffix = f"not on {domain}", "." + domain
+            return lambda found, host: (
+                None if host is not None and (host == domain or host.endswith(suffix)) else elsewhere
+            )
+        case And(children=children):
+            tests = tuple(_compile_test(child, term_ids) for child in children)
 
-    def __init__(self, found: dict[int, list[_Span]], term_ids: dict[Term, int], host: str | None) -> None:
-        self._found = found
-        self._term_ids = term_ids
-        self._host = host
+            def all_hold(found: _Found, host: str | None) -> str | None:
+                for test in tests:
+                    if (reason := test(found, host)) is not None:
+                        return reason
+                return None
 
-    def failure(self, node: Node) -> str | None:
-        """None if the tree holds, else a sentence saying which part failed."""
-        match node:
-            case Term(phrase=phrase):
-                return None if self._hits(node) else f'"{phrase}" not found'
-            case InTitle(term=term):
-                in_title = any(span[0] == _TITLE for span in self._hits(term))
-                return None if in_title else f'"{term.phrase}" not in the title'
-            case Site(domain=domain):
-                ok = self._host is not None and (self._host == domain or self._host.endswith("." + domain))
-                return None if ok else f"not on {domain}"
-            case And(children=children):
-                return next((reason for child in children if (reason := self.failure(child))), None)
-            case Or(children=children, label=label):
+            return all_hold
+        case Or(children=children, label=label):
+            tests = tuple(_compile_test(child, term_ids) for child in children)
+            summary = None
+            if all(isinstance(child, Term) for child in children):
+                words = ", ".join(child.phrase for child in children if isinstance(child, Term))
+                summary = f"no {label} ({words}) found" if label else f"none of ({words}) found"
+
+            def one_holds(found: _Found, host: str | None) -> str | None:
                 failures: list[str] = []
-                for child in children:
-                    if (reason := self.failure(child)) is None:
+                for test in tests:
+                    if (reason := test(found, host)) is None:
                         return None
                     failures.append(reason)
-                if all(isinstance(child, Term) for child in children):
-                    words = ", ".join(child.phrase for child in children if isinstance(child, Term))
-                    return f"no {label} ({words}) found" if label else f"none of ({words}) found"
-                return " and ".join(failures)
-            case Not(child=child):
-                return None if self.failure(child) is not None else f"excluded by {self._witness(child)}"
-        raise TypeError(f"not a query node: {node!r}")
+                return summary or " and ".join(failures)
 
-    def _hits(self, term: Term) -> list[_Span]:
-        return self._found.get(self._term_ids[term], [])
+            return one_holds
+        case Not(child=child):
+            inner = _compile_test(child, term_ids)
+            witnesses = tuple((term_ids[term], f'"{term.phrase}"') for term, positive in terms(child) if positive)
+            fallback = render(child)
 
-    def _witness(self, node: Node) -> str:
-        """What made a (holding) node hold, for an exclusion's reason."""
-        for term, positive in terms(node):
-            if positive and self._hits(term):
-                return f'"{term.phrase}"'
-        return render(node)
+            def excluded(found: _Found, host: str | None) -> str | None:
+                if inner(found, host) is not None:
+                    return None
+                witness = next((quoted for term_id, quoted in witnesses if term_id in found), fallback)
+                return f"excluded by {witness}"
+
+            return excluded
+    raise TypeError(f"not a query node: {node!r}")

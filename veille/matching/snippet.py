@@ -9,32 +9,43 @@ LIMIT = 300  # characters, not counting the "…" marks of a cut
 
 # The end of a sentence: . ! ? … (with closing quotes) before a space, a CJK full stop, a blank line.
 # A single capital before the dot is an initial (M. Niel, J. Smith), not the end of a sentence.
-_SENTENCE_END = re.compile(r"(?<![\s(][A-Z])[.!?…]+[\"'»”’)\]]*(?=\s)|[。！？]+|\n[^\S\n]*\n")
+# Written to start with one character set, which lets the regex engine skip to the candidates fast:
+# the same as (?<![\s(][A-Z])[.!?…]+["'»”’)\]]*(?=\s)|[。！？]+|\n[^\S\n]*\n
+_SENTENCE_END = re.compile(
+    r"[.!?…。！？\n](?:(?<=[.!?…])(?<![\s(][A-Z].)[.!?…]*[\"'»”’)\]]*(?=\s)|(?<=[。！？])[。！？]*|(?<=\n)[^\S\n]*\n)"
+)
 _SPACE = re.compile(r"\s")
-_LINE_BREAKS = str.maketrans("\n\r\t\v\f", "     ")  # shown as spaces, one for one
+_LINE_BREAK = re.compile(r"[\n\r\t\v\f]")  # shown as spaces, one for one
 
 
 class Snippets:
-    """Snippets of one text; its sentence ends are found once, on the first request."""
+    """Snippets of one text. Its sentence ends are found from the start of the text as far as the
+    hits asked for need, so a hit near the start costs a short scan whatever the text's length."""
 
     def __init__(self, source: str, *, limit: int = LIMIT) -> None:
         self.source = source
         self.limit = limit
-        self._starts: list[int] | None = None  # where each sentence end begins...
+        self._found = _SENTENCE_END.finditer(source)
+        self._starts: list[int] = []  # where each sentence end found so far begins...
         self._ends: list[int] = []  # ...and where it ends (the next sentence starts after it)
+        self._done = False
 
     def around(self, start: int, end: int) -> tuple[str, tuple[int, int]]:
         """The sentence around the hit [start, end), cut to about `limit` characters on word
         boundaries with "…", and where the hit is inside it. Line breaks show as spaces."""
         source, limit = self.source, self.limit
-        if self._starts is None:
-            found = [(m.start(), m.end()) for m in _SENTENCE_END.finditer(source)]
-            self._starts = [s for s, _ in found]
-            self._ends = [e for _, e in found]
-        before = bisect_right(self._ends, start) - 1
-        lo = self._ends[before] if before >= 0 else 0
-        after = bisect_left(self._starts, end)
-        hi = self._ends[after] if after < len(self._starts) else len(source)
+        starts, ends = self._starts, self._ends
+        while not self._done and (not starts or starts[-1] < end):  # up to the first end after the hit
+            found = next(self._found, None)
+            if found is None:
+                self._done = True
+            else:
+                starts.append(found.start())
+                ends.append(found.end())
+        before = bisect_right(ends, start) - 1
+        lo = ends[before] if before >= 0 else 0
+        after = bisect_left(starts, end)
+        hi = ends[after] if after < len(starts) else len(source)
         lo, hi = _strip(source, lo, hi, start, end)
         head = tail = ""
         if hi - lo > limit:
@@ -50,7 +61,7 @@ class Snippets:
                 hi, tail = (spaces[-1] if spaces else end), " …"
             lo, hi = _strip(source, lo, hi, start, end)
         shift = len(head) - lo
-        return head + source[lo:hi].translate(_LINE_BREAKS) + tail, (start + shift, end + shift)
+        return head + _LINE_BREAK.sub(" ", source[lo:hi]) + tail, (start + shift, end + shift)
 
 
 def snippet(source: str, start: int, end: int, *, limit: int = LIMIT) -> tuple[str, tuple[int, int]]:
