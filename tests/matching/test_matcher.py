@@ -324,3 +324,31 @@ def test_matcher_is_reusable_across_articles() -> None:
 
 def test_no_entities_matches_nothing() -> None:
     assert Matcher([]).match(title="Kyutai", text="Kyutai") == MatchReport(matches=(), vetoed=())
+
+
+def test_explain_lists_every_term_found_with_its_role_and_place() -> None:
+    matcher = Matcher([MISTRAL, EntitySpec(8, "Kyutai"), EntitySpec(9, "Anthropic")])
+    text = "Le mistral souffle. Un vent froid, dit Kyutai. Kyutai encore."
+    report, explanations = matcher.explain(title="Météo", text=text)
+    assert [h.entity for h in report.matches] == ["Kyutai"]
+    mistral, kyutai = explanations  # Anthropic is not mentioned: nothing to explain
+    assert mistral.hit is None and mistral.veto is not None
+    assert mistral.veto.reason == 'excluded by "vent"'
+    assert [(t.term, t.role, t.in_title) for t in mistral.terms] == [
+        ("Mistral", "mention", False),
+        ("vent", "exclusion", False),
+    ]
+    exclusion = mistral.terms[1]
+    assert text[exclusion.start : exclusion.end] == "vent"
+    assert exclusion.snippet == "Un vent froid, dit Kyutai."
+    assert exclusion.snippet[exclusion.highlight[0] : exclusion.highlight[1]] == "vent"
+    assert kyutai.hit is not None and kyutai.hit.count == 2
+    assert [t.snippet for t in kyutai.terms] == ["Un vent froid, dit Kyutai.", "Kyutai encore."]
+
+
+def test_explain_shows_context_words_and_can_be_limited_to_one_entity() -> None:
+    matcher = Matcher([MISTRAL, EntitySpec(8, "Kyutai")])
+    report, explanations = matcher.explain(title="", text="Mistral publie un LLM. Kyutai aussi.", entity_ids=[7])
+    assert [h.entity for h in report.matches] == ["Mistral AI"]
+    (mistral,) = explanations
+    assert [(t.term, t.role) for t in mistral.terms] == [("Mistral", "mention"), ("LLM", "context word")]

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from veille.matching.normalize import fold, fold_term, spellings
+from veille.matching.normalize import _IDENTITY, _MAX_REPLACED, _fold_char, fold, fold_term, spellings
 
 
 @pytest.mark.parametrize(
@@ -111,3 +113,55 @@ def test_umlaut_spellings_find_each_other(group: tuple[str, ...]) -> None:
 )
 def test_umlaut_spellings_leave_ordinary_words_alone(term: str, not_found: str) -> None:
     assert not_found not in {lower for lower, _ in spellings(term)}
+
+
+def _reference_fold(text: str) -> tuple[str, str, list[int]]:
+    """Folding one character at a time, the plain way: what `fold` must give, however it gets there."""
+    lower: list[str] = []
+    cased: list[str] = []
+    offsets: list[int] = []
+    for i, char in enumerate(text):
+        char_cased, char_lower = _fold_char(char)
+        lower.append(char_lower)
+        cased.append(char_cased)
+        offsets.extend([i] * len(char_lower))
+    folded, folded_cased = "".join(lower), "".join(cased)
+    keep = [j for j, c in enumerate(folded) if not (c == " " and j and folded[j - 1] == " ")]
+    return "".join(folded[j] for j in keep), "".join(folded_cased[j] for j in keep), [offsets[j] for j in keep]
+
+
+_TRICKY = "aéÉeœŒßẞǢ\u00ad\u200b\u0301’«»“”-–—\n\t  \u00a0\u202f\x00\x07…ﬁ½ΣςСЙй深ｶİı™Ǆ_1 .,"
+
+
+@given(st.text(alphabet=st.sampled_from(_TRICKY) | st.characters(), max_size=60))
+def test_fold_is_the_plain_per_character_fold(text: str) -> None:
+    folded = fold(text)
+    assert (folded.text, folded.cased, folded.offsets) == _reference_fold(text)
+
+
+def test_fold_of_a_text_with_many_distinct_characters_takes_the_other_path() -> None:
+    text = "".join(chr(c) for c in range(0x1E00, 0x1E00 + 3 * _MAX_REPLACED)) + " Ǣ œ ﬁ\u00ad x  y"
+    folded = fold(text)
+    assert (folded.text, folded.cased, folded.offsets) == _reference_fold(text)
+
+
+def test_identity_ranges_fold_to_themselves() -> None:
+    """Every character `fold` leaves alone without looking at it must indeed fold to itself, and
+    every character's cased form must casefold to its folded form (`fold` relies on both)."""
+    identity = set()
+    for item in _IDENTITY.split():
+        lo, _, hi = item.partition("-")
+        identity.update(range(int(lo, 16), int(hi or lo, 16) + 1))
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        cased, lower = _fold_char(char)
+        assert cased.casefold() == lower, hex(code)
+        assert all(_fold_char(c) == (c, c.casefold()) for c in cased), f"{hex(code)} does not fold once for all"
+        if code in identity:
+            assert (cased, lower) == (char, char.casefold()), hex(code)
+
+
+def test_ligature_with_a_macron_folds_like_the_ligature() -> None:
+    assert fold("Ǣ ǽ").text == "ae ae"
