@@ -148,7 +148,7 @@ def test_fold_of_a_text_with_many_distinct_characters_takes_the_other_path() -> 
 def test_identity_ranges_fold_to_themselves() -> None:
     """Every character `fold` leaves alone without looking at it must indeed fold to itself, and
     every character's cased form must casefold to its folded form (`fold` relies on both)."""
-    identity = set()
+    identity: set[int] = set()
     for item in _IDENTITY.split():
         lo, _, hi = item.partition("-")
         identity.update(range(int(lo, 16), int(hi or lo, 16) + 1))
