@@ -142,6 +142,8 @@ def feed_row(feed: Feed) -> dict[str, Any]:
         "last_poll": iso(feed.last_poll_at),
         "last_status": feed.last_status,
         "error": feed.last_error,
+        "failures": feed.failures,  # consecutive
+        "failing_since": iso(feed.failing_since),
         "next_poll": iso(feed.next_poll_at),
     }
 

@@ -183,12 +183,14 @@ def status(
         print_json(report)
     else:
         now = utcnow()
-        table = Table("feed", "last poll", "status", "next poll", title="feeds")
+        table = Table("feed", "last poll", "status", "failing", "next poll", title="feeds")
         for f in report["feeds"]:
             state = f["last_status"] or "not polled yet"
             if f["error"]:
                 state = f"[red]{state}: {f['error']}[/red]"
-            table.add_row(f["title"] or f["url"], ago(parse_iso(f["last_poll"]), now), state,
+            failing = (f"{f['failures']} failures since {ago(parse_iso(f['failing_since']), now)}"
+                       if f.get("failing_since") else "")
+            table.add_row(f["title"] or f["url"], ago(parse_iso(f["last_poll"]), now), state, failing,
                           ago(parse_iso(f["next_poll"]), now))
         out.print(table)
         channels = Table("channel", "kind", "state", "since", "last error", title="channels")
