@@ -43,6 +43,9 @@ app.conf.update(
     beat_schedule={
         "dispatch": {"task": "tasks.polls.dispatch", "schedule": settings.dispatch_every,
                      "options": {"expires": max(5.0, settings.dispatch_every * 5)}},
+        # digests due are claimed in the database (one row per channel and window), so a late or
+        # duplicated tick sends nothing twice
+        "digests": {"task": "tasks.alerts.send_digests", "schedule": 15.0, "options": {"expires": 60.0}},
     },
     timezone="UTC",
 )

@@ -1,0 +1,320 @@
+"""Digests: a channel's alerts gathered into one message per period, grouped by entity.
+
+``veille channels add email me@example.org --digest daily@08:00 --tz Europe/Paris``. Schedules::
+
+    hourly              every hour at :00        hourly@:30     every hour at :30
+    daily               every day at 08:00       daily@18:15    every day at 18:15
+    weekly              Mondays at 08:00         weekly@fri 17:00
+
+Times are in the channel's time zone (``--tz``, an IANA name; UTC when not given), daylight saving
+included. Alerts for a digest channel are created ``queued`` instead of ``pending``. The beat's
+``send_digests`` task calls :func:`send_due_digests`:
+
+1. a due channel is claimed by moving its ``next_digest_at`` to the next period with a conditional
+   UPDATE, and a ``digests`` row is inserted for (channel, due time), unique: two beats never both claim
+   a window. The channel's queued alerts are attached to that row in the same transaction;
+2. a digest with no alert is recorded ``empty`` and not sent;
+3. the digest is sent as one message (Retry-After pauses and the Slack send slot apply, as for alerts);
+   a transient failure retries it with the alerts' backoff, a permanent one fails it and marks the
+   channel failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from veille.alerts import AlertError, DigestMessage
+from veille.pipeline.context import Context
+from veille.pipeline.delivery import (
+    build_message,
+    channel_error,
+    channel_ok,
+    next_attempt,
+    open_transport,
+    wait_for_slot,
+)
+from veille.storage.db import rowcount
+from veille.storage.models import Alert, Attempt, Channel, Digest, utcnow
+
+log = logging.getLogger(__name__)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_TIME = (8, 0)
+_SPEC = re.compile(
+    r"^(?P<every>hourly|daily|weekly)"
+    r"(?:@(?:(?P<weekday>[a-z]{3})\s*)?(?P<hour>\d{1,2})?:(?P<minute>\d{2})|@(?P<day_only>[a-z]{3}))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    every: str  # hourly, daily, weekly
+    hour: int
+    minute: int
+    weekday: int  # 0 = Monday (weekly only)
+    tz: str
+
+    @property
+    def spec(self) -> str:
+        """The canonical spelling, as ``--digest`` takes it."""
+        if self.every == "hourly":
+            return f"hourly@:{self.minute:02d}"
+        at = f"{self.hour:02d}:{self.minute:02d}"
+        return f"daily@{at}" if self.every == "daily" else f"weekly@{WEEKDAYS[self.weekday]} {at}"
+
+    def describe(self) -> str:
+        if self.every == "hourly":
+            return f"hourly digest at :{self.minute:02d} ({self.tz})"
+        at = f"{self.hour:02d}:{self.minute:02d}"
+        if self.every == "daily":
+            return f"daily digest at {at} {self.tz}"
+        return f"weekly digest on {WEEKDAYS[self.weekday].capitalize()} at {at} {self.tz}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.every.capitalize()} digest"
+
+    def next_after(self, now: datetime) -> datetime:
+        """The first due time strictly after ``now``, in UTC."""
+        zone = ZoneInfo(self.tz)
+        local = now.astimezone(zone)
+        if self.every == "hourly":
+            candidate = local.replace(minute=self.minute, second=0, microsecond=0).astimezone(UTC)
+            while candidate <= now:
+                candidate += timedelta(hours=1)
+            return candidate
+        day = local.date()
+        if self.every == "weekly":
+            day += timedelta(days=(self.weekday - day.weekday()) % 7)
+        step = timedelta(days=7 if self.every == "weekly" else 1)
+        candidate = self._at(day, zone)
+        while candidate <= now:
+            day += step
+            candidate = self._at(day, zone)
+        return candidate
+
+    def _at(self, day: date, zone: ZoneInfo) -> datetime:
+        return datetime.combine(day, clock(self.hour, self.minute), tzinfo=zone).astimezone(UTC)
+
+
+def parse_schedule(spec: str, tz: str | None = None) -> Schedule:
+    """``daily@08:00``, ``hourly``, ``weekly@mon 08:00`` ... in time zone ``tz``; ValueError says what to write."""
+    zone_name = (tz or "UTC").strip()
+    try:
+        ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"--tz: unknown time zone {zone_name!r} (use an IANA name such as Europe/Paris)") from exc
+    text = " ".join(spec.strip().lower().split())
+    match = _SPEC.match(text)
+    hint = "use hourly, hourly@:30, daily, daily@08:00, weekly or weekly@mon 08:00"
+    if not match:
+        raise ValueError(f"--digest: cannot read {spec!r}; {hint}")
+    every = match["every"]
+    weekday_name = match["weekday"] or match["day_only"]
+    if weekday_name is not None and weekday_name not in WEEKDAYS:
+        raise ValueError(f"--digest: {spec!r}: unknown day {weekday_name!r}; use one of {', '.join(WEEKDAYS)}")
+    if weekday_name is not None and every != "weekly":
+        raise ValueError(f"--digest: {spec!r}: a day is for weekly digests only, e.g. weekly@{weekday_name} 08:00")
+    if every == "hourly" and match["hour"] is not None:
+        raise ValueError(f"--digest: {spec!r}: an hourly digest takes minutes only, e.g. hourly@:30")
+    if every != "hourly" and match["minute"] is not None and match["hour"] is None:
+        raise ValueError(f"--digest: {spec!r}: give the hour, e.g. {every}@08:00")
+    hour = int(match["hour"]) if match["hour"] is not None else (0 if every == "hourly" else DEFAULT_TIME[0])
+    minute = int(match["minute"]) if match["minute"] is not None else (0 if every == "hourly" else DEFAULT_TIME[1])
+    if hour > 23 or minute > 59:
+        raise ValueError(f"--digest: {spec!r}: not a time of day")
+    weekday = WEEKDAYS.index(weekday_name) if weekday_name else 0
+    return Schedule(every=every, hour=hour, minute=minute, weekday=weekday, tz=zone_name)
+
+
+def schedule_of(channel: Channel) -> Schedule | None:
+    """The channel's digest schedule, None for an immediate channel."""
+    options = channel.options or {}
+    spec = options.get("digest")
+    if not spec:
+        return None
+    return parse_schedule(str(spec), options.get("tz"))
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestResult:
+    digest_id: int
+    status: str  # sent, pending (retry later), failed, skipped (not ours), empty
+    items: int = 0
+    error: str | None = None
+
+
+def claim_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestResult]:
+    """Claim every digest window that is due: one ``digests`` row per (channel, due time), the channel's
+    queued alerts attached to it. Returns the new digests (empty ones are recorded, not sent)."""
+    now = now or utcnow()
+
+    def work(s: Session) -> list[DigestResult]:
+        claimed = []
+        for channel in s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)).all():
+            try:
+                schedule = schedule_of(channel)
+            except ValueError as exc:
+                log.warning("bad digest schedule", extra={"channel": channel.name, "error": str(exc)})
+                continue
+            if schedule is None:
+                continue
+            due = channel.next_digest_at
+            if due is None:  # set when the channel was added; repaired here if not
+                s.execute(update(Channel).where(Channel.id == channel.id, Channel.next_digest_at.is_(None))
+                          .values(next_digest_at=schedule.next_after(now)))
+                continue
+            if due > now:
+                continue
+            moved = rowcount(s.execute(
+                update(Channel).where(Channel.id == channel.id, Channel.next_digest_at == due)
+                .values(next_digest_at=schedule.next_after(now))
+            ))
+            if moved != 1:
+                continue  # another beat claimed it
+            digest = Digest(channel_id=channel.id, due_at=due, status="pending", next_attempt_at=now, created_at=now)
+            try:
+                with s.begin_nested():
+                    s.add(digest)
+                    s.flush()
+            except IntegrityError:
+                continue  # this window was already claimed
+            attached = rowcount(s.execute(
+                update(Alert).where(Alert.channel_id == channel.id, Alert.status == "queued")
+                .values(status="digest", digest_id=digest.id)
+            ))
+            digest.items = attached
+            if attached == 0:
+                digest.status = "empty"
+            claimed.append(DigestResult(digest.id, digest.status, attached))
+        return claimed
+
+    return ctx.db.run(work)
+
+
+def send_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestResult]:
+    """Claim the due windows, then send every digest that is due (new ones, retries, interrupted ones)."""
+    now = now or utcnow()
+    claimed = claim_due_digests(ctx, now)
+    stale = now - timedelta(seconds=ctx.settings.stale_after)
+    due = ctx.db.run(lambda s: list(s.scalars(
+        select(Digest.id).where(
+            Digest.next_attempt_at <= now,
+            or_(Digest.status == "pending", (Digest.status == "sending") & (Digest.claimed_at < stale)),
+        ).order_by(Digest.id)
+    )))
+    results = [r for r in claimed if r.status == "empty"]
+    results += [send_digest(ctx, digest_id) for digest_id in due]
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    channel: Channel
+    message: DigestMessage
+    alert_ids: list[int]
+
+
+def send_digest(ctx: Context, digest_id: int) -> DigestResult:
+    """Claim one due digest, send it as one message, record the attempt. Safe to call twice."""
+    claimed = ctx.db.run(_claim, ctx, digest_id, utcnow())
+    if isinstance(claimed, DigestResult):
+        return claimed
+    channel = claimed.channel
+    later = wait_for_slot(ctx, channel.id, channel.kind)
+    if later is not None:
+        ctx.db.run(_release, digest_id, later)
+        return DigestResult(digest_id, "pending", len(claimed.alert_ids), "waiting for the channel's send slot")
+    started = time.monotonic()
+    error: AlertError | None = None
+    try:
+        open_transport(ctx, channel).send_digest(claimed.message)
+    except AlertError as exc:
+        error = exc
+    except Exception as exc:  # a bug in a transport must not lose the digest
+        log.exception("transport crashed", extra={"digest_id": digest_id, "channel": channel.name})
+        error = AlertError(f"{type(exc).__name__}: {exc}")
+    return ctx.db.run(_record, ctx, digest_id, claimed.alert_ids, error, time.monotonic() - started)
+
+
+def _claim(s: Session, ctx: Context, digest_id: int, now: datetime) -> _Claimed | DigestResult:
+    stale = now - timedelta(seconds=ctx.settings.stale_after)
+    rows = rowcount(s.execute(
+        update(Digest).where(
+            Digest.id == digest_id,
+            Digest.next_attempt_at <= now,
+            or_(Digest.status == "pending", (Digest.status == "sending") & (Digest.claimed_at < stale)),
+        ).values(status="sending", claimed_at=now, attempts=Digest.attempts + 1)
+    ))
+    if rows != 1:
+        return DigestResult(digest_id, "skipped")
+    digest = s.get_one(Digest, digest_id)
+    channel = s.get_one(Channel, digest.channel_id)
+    if channel.paused_until is not None and channel.paused_until > now:
+        _release(s, digest_id, channel.paused_until)
+        return DigestResult(digest_id, "pending", digest.items, f"channel {channel.name} paused (Retry-After)")
+    alerts = s.scalars(select(Alert).where(Alert.digest_id == digest_id).order_by(Alert.id)).all()
+    try:
+        schedule = schedule_of(channel)
+    except ValueError:
+        schedule = None
+    title = schedule.title if schedule else "Digest"
+    zone = ZoneInfo(schedule.tz) if schedule else UTC
+    period = f"until {digest.due_at.astimezone(zone):%a %d %b %Y, %H:%M} {schedule.tz if schedule else 'UTC'}"
+    message = DigestMessage(title=title, items=tuple(build_message(s, a, channel) for a in alerts), period=period)
+    s.expunge(channel)
+    return _Claimed(channel, message, [a.id for a in alerts])
+
+
+def _release(s: Session, digest_id: int, at: datetime) -> None:
+    s.execute(
+        update(Digest).where(Digest.id == digest_id, Digest.status == "sending")
+        .values(status="pending", attempts=Digest.attempts - 1, next_attempt_at=at, claimed_at=None)
+    )
+
+
+def _record(
+    s: Session, ctx: Context, digest_id: int, alert_ids: list[int], error: AlertError | None, duration: float
+) -> DigestResult:
+    digest = s.get_one(Digest, digest_id)
+    channel = s.get_one(Channel, digest.channel_id)
+    alerts = s.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all() if alert_ids else []
+    now = utcnow()
+    message = str(error) if error else None
+    for alert in alerts:
+        s.add(Attempt(alert_id=alert.id, at=now, ok=error is None, error=message, duration=duration))
+        alert.attempts += 1
+    if error is None:
+        digest.status, digest.sent_at, digest.last_error = "sent", now, None
+        for alert in alerts:
+            alert.status, alert.sent_at, alert.last_error = "sent", now, None
+        channel_ok(channel, now)
+        log.info("digest sent", extra={"digest_id": digest_id, "channel": channel.name, "alerts": len(alerts)})
+        return DigestResult(digest_id, "sent", len(alerts))
+    channel_error(channel, error, now)
+    retry_at = None if error.permanent else next_attempt(
+        ctx.settings, created_at=digest.created_at, attempts=digest.attempts, error=error, now=now
+    )
+    digest.last_error = message
+    if retry_at is None:
+        digest.status = "failed"
+        for alert in alerts:
+            alert.status, alert.last_error = "failed", message
+        log.warning("digest failed", extra={"digest_id": digest_id, "channel": channel.name, "error": message})
+        return DigestResult(digest_id, "failed", len(alerts), message)
+    digest.status, digest.next_attempt_at = "pending", retry_at
+    log.info("digest will be retried", extra={"digest_id": digest_id, "error": message})
+    return DigestResult(digest_id, "pending", len(alerts), message)
