@@ -21,6 +21,7 @@ from veille.cli.track import new_entity
 from veille.feeds.opml import parse_opml
 from veille.matching import fold_term
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
+from veille.stories import story_fields
 
 STARTER_OPML = "starter-feeds.opml"
 STARTER_WATCHLIST = "starter-watchlist.json"
@@ -132,6 +133,7 @@ def matches(
                 "in_title": match.in_title,
                 "published": iso(article.published_at),
                 "matched_at": iso(match.matched_at),
+                **story_fields(s, article),  # "story" (id) and "also_covered_by" (the story's other copies)
             }
             for match, name, article, feed_title, feed_url in s.execute(query)
         ]

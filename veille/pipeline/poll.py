@@ -59,6 +59,9 @@ def poll_once(ctx: Context) -> PollSummary:
     new_alerts = match_articles(ctx, to_match)
     summary.articles_matched = len(to_match)
     summary.alerts = deliver_alerts(ctx, sorted(set(new_alerts) | set(backlog.deliver)))
+    from veille.digests import send_due_digests  # here: veille.digests imports this package
+
+    send_due_digests(ctx)
     summary.seconds = time.monotonic() - started
     return summary
 
