@@ -11,6 +11,7 @@ from veille.matching.query import (
     QuerySyntaxError,
     Site,
     Term,
+    looks_like_query,
     parse_query,
     render,
     terms,
@@ -110,3 +111,26 @@ def test_render_parses_back_to_the_same_tree(query: str) -> None:
 def test_terms_know_which_are_excluded() -> None:
     tree = parse_query("intitle:Kyutai -(vent OR -Mistral) site:a.fr")
     assert list(terms(tree)) == [(K, True), (V, False), (M, True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "is_query"),
+    [
+        ("Mistral AI", False),
+        ("Jean-Paul Sartre", False),
+        ("AT&T", False),
+        ("C++", False),
+        ("Yann LeCun", False),
+        ("site web", False),
+        ('"Mistral AI"', True),
+        ("Mistral OR Kyutai", True),
+        ("Mistral -vent", True),
+        ("+Meta", True),
+        ("(Mistral)", True),
+        ("intitle:Kyutai", True),
+        ("Kyutai site:lemonde.fr", True),
+        ("« Mistral AI »", True),
+    ],
+)
+def test_looks_like_query(text: str, is_query: bool) -> None:
+    assert looks_like_query(text) is is_query

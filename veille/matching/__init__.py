@@ -5,7 +5,7 @@ each article: the `MatchReport` lists a `Hit` per entity that alerts and a `Veto
 was mentioned but ruled out, with the reason.
 """
 
-from veille.matching.matcher import EntitySpec, Hit, Matcher, MatchReport, Veto
+from veille.matching.matcher import EntitySpec, Explanation, Hit, Matcher, MatchReport, TermHit, Veto
 from veille.matching.normalize import Folded, fold, fold_term
 from veille.matching.query import (
     And,
@@ -16,6 +16,7 @@ from veille.matching.query import (
     QuerySyntaxError,
     Site,
     Term,
+    looks_like_query,
     parse_query,
     render,
 )
@@ -23,6 +24,7 @@ from veille.matching.query import (
 __all__ = [
     "And",
     "EntitySpec",
+    "Explanation",
     "Folded",
     "Hit",
     "InTitle",
@@ -34,9 +36,11 @@ __all__ = [
     "QuerySyntaxError",
     "Site",
     "Term",
+    "TermHit",
     "Veto",
     "fold",
     "fold_term",
+    "looks_like_query",
     "parse_query",
     "render",
 ]

@@ -76,6 +76,19 @@ def parse_query(text: str) -> Node:
     return node
 
 
+def looks_like_query(text: str) -> bool:
+    """Whether what a user typed uses query syntax (quotes, parentheses, OR, AND, |, a leading - or +,
+    intitle:, site:) rather than being a plain name like `Mistral AI` or `Jean-Paul Sartre`."""
+    if any(char in _STOP for char in text):
+        return True
+    for word in text.split():
+        if word in ("OR", "AND", "|") or (word[0] in "-+" and len(word) > 1):
+            return True
+        if word.partition(":")[0].lower() in ("intitle", "site") and ":" in word:
+            return True
+    return False
+
+
 def terms(node: Node, positive: bool = True) -> Iterator[tuple[Term, bool]]:
     """Every term of the tree, with whether it is looked for (True) or excluded (False)."""
     match node:
