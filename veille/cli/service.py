@@ -190,9 +190,9 @@ def status(
             state = f["last_status"] or "not polled yet"
             if f["error"]:
                 state = f"[red]{state}: {f['error']}[/red]"
-            failing = (f"{f['failures']} failures since {ago(parse_iso(f['failing_since']), now)}"
-                       if f.get("failing_since") else "")
-            table.add_row(f["title"] or f["url"], ago(parse_iso(f["last_poll"]), now), state, failing,
+            streak = (f"{f['failures']} failures since {ago(parse_iso(f['failing_since']), now)}"
+                      if f.get("failing_since") else "")
+            table.add_row(f["title"] or f["url"], ago(parse_iso(f["last_poll"]), now), state, streak,
                           ago(parse_iso(f["next_poll"]), now))
         out.print(table)
         channels = Table("channel", "kind", "state", "since", "last error", title="channels")

@@ -114,11 +114,28 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["engine"] = self.engine
-        with self._migration_lock(), self.engine.begin() as connection:
-            if self.engine.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self._migration_lock(), self.engine.connect() as connection:
+            if self.is_sqlite:
+                # A batch migration on SQLite may copy a table and drop the original: with foreign keys on,
+                # that drop would cascade to every row pointing at it (entries, alerts...). Alembic's advice:
+                # migrate with them off (the pragma only takes effect outside a transaction), check after.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    if self.engine.dialect.name == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                if self.is_sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        log.warning("rows pointing at missing rows after the migration", extra={"rows": broken[:20]})
+            finally:
+                if self.is_sqlite:
+                    connection.rollback()
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
