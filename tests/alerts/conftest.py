@@ -248,6 +248,11 @@ class TlsFiles:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A throwaway CA and a certificate for 127.0.0.1 signed by it."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """Write a throwaway CA and a certificate for 127.0.0.1 signed by it into ``folder``."""
     x509 = pytest.importorskip("cryptography.x509")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -290,7 +295,6 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    folder = tmp_path_factory.mktemp("tls")
     files = TlsFiles(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
