@@ -145,6 +145,13 @@ def build_message(s: Session, alert: Alert, channel: Channel | None = None) -> A
     )
 
 
+def summary_size(waiting: int) -> int:
+    """How many of ``waiting`` alerts the next summary carries: all of them up to SUMMARY_MAX, else an even
+    share, so a burst of 120 goes out as 40 + 40 + 40 rather than 50 + 50 + 20 single messages."""
+    messages = -(-waiting // SUMMARY_MAX)
+    return -(-waiting // messages)
+
+
 def summary_message(messages: Sequence[AlertMessage], threshold: int) -> DigestMessage:
     return DigestMessage(
         title=f"{len(messages)} alerts at once",
@@ -297,7 +304,7 @@ def _claim(s: Session, ctx: Context, alert_id: int, now: datetime) -> _Claim | D
     if waiting + 1 > ctx.settings.alert_summary_after:
         others = s.scalars(
             select(Alert.id).where(Alert.channel_id == channel.id, Alert.status == "pending", Alert.id != alert_id)
-            .order_by(Alert.id).limit(SUMMARY_MAX - 1)
+            .order_by(Alert.id).limit(summary_size(waiting + 1) - 1)
         ).all()
         for other in others:
             if rowcount(s.execute(
