@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from sqlalchemy import select
 
 from veille import http, pipeline
 from veille.cli.app import app
 from veille.cli.common import context, fail, iso, out, print_json
-from veille.matching import fold_term
+from veille.cli.track import marked
+from veille.matching import TermHit, fold_term
 from veille.settings import Settings
+from veille.storage.models import Entity
 
 
 def load_page(settings: Settings, source: str) -> tuple[str, Any]:
@@ -45,43 +49,89 @@ def load_page(settings: Settings, source: str) -> tuple[str, Any]:
 @app.command()
 def explain(
     source: Annotated[str, typer.Argument(metavar="URL_OR_FILE")],
-    entity: Annotated[str | None, typer.Option("--entity", help="Only this entity.")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", help="Only this tracked entity.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show the extracted text of one page and which tracked entities match it, where and why."""
+    """Why a page did or did not alert: its extracted text, and for each tracked entity it mentions the
+    name, alias or query term found where, the exclusion or missing context word that vetoed it, and the
+    snippet with the hit marked."""
     ctx = context()
     url, article = load_page(ctx.settings, source)
-    matcher, entities = ctx.db.run(pipeline.load_matcher)
+    chosen: Entity | None = None
     if entity:
-        chosen = [e for e in entities.values() if e.name_key == fold_term(entity)]
-        if not chosen:
+        chosen = ctx.db.run(lambda s: s.scalar(select(Entity).where(Entity.name_key == fold_term(entity))))
+        if chosen is None:
             raise fail(f"not tracked: {entity}")
-        matcher = pipeline.Matcher([pipeline.entity_spec(chosen[0])])
-    report = pipeline.match_text(matcher, title=article.title, text=article.text,
-                                 url=article.canonical_url or url)
-    result = {
+        matcher = pipeline.Matcher([pipeline.entity_spec(chosen)])  # even when disabled
+    else:
+        matcher = ctx.db.run(pipeline.load_matcher)[0]
+    title, text = article.title or "", article.text or ""
+    _, explanations = matcher.explain(title=title, text=text, url=article.canonical_url or url)
+    result: dict[str, Any] = {
         "url": url,
         "canonical_url": article.canonical_url,
-        "title": article.title,
+        "title": title,
         "published": iso(article.published),
         "language": article.language,
-        "text": article.text,
-        "matches": [
-            {"entity": h.entity, "term": h.term, "snippet": h.snippet, "count": h.count, "in_title": h.in_title}
-            for h in report.matches
-        ],
-        "vetoed": [{"entity": v.entity, "reason": v.reason, "term": v.term} for v in report.vetoed],
+        "text": text,
+        "matches": [],
+        "vetoed": [],
     }
+    for explanation in explanations:
+        places = [_place(t) for t in explanation.terms]
+        if explanation.hit is not None:
+            hit = explanation.hit
+            result["matches"].append(
+                {
+                    "entity": hit.entity,
+                    "term": hit.term,
+                    "snippet": hit.snippet,
+                    "highlight": list(hit.highlight),
+                    "count": hit.count,
+                    "in_title": hit.in_title,
+                    "in_first_paragraph": hit.in_first_paragraph,
+                    "found": places,
+                }
+            )
+        elif explanation.veto is not None:
+            veto = explanation.veto
+            result["vetoed"].append({"entity": veto.entity, "reason": veto.reason, "term": veto.term, "found": places})
+    if chosen is not None and not explanations:
+        result["not_mentioned"] = [chosen.name]
     if as_json:
         print_json(result)
         return
-    out.print(f"[bold]{article.title}[/bold]\n{article.canonical_url or url}\n", markup=True)
-    out.print(article.text[:2000] + ("…" if len(article.text) > 2000 else ""), markup=False)
+    out.print(f"{title or '(no title)'}", style="bold", markup=False)
+    out.print(article.canonical_url or url, markup=False)
     out.print()
-    if not report.matches and not report.vetoed:
+    out.print(text[:2000] + ("…" if len(text) > 2000 else ""), markup=False)
+    out.print()
+    if chosen is not None and not explanations:
+        out.print(f"{chosen.name} is not mentioned: none of its names was found", markup=False)
+    elif not explanations:
         out.print("no tracked entity is mentioned")
-    for hit in report.matches:
-        out.print(f"[green]match[/green] {hit.entity} via {hit.term!r} ({hit.count}x"
-                  f"{', in title' if hit.in_title else ''}): {hit.snippet}", markup=True)
-    for veto in report.vetoed:
-        out.print(f"[yellow]vetoed[/yellow] {veto.entity}: {veto.reason}", markup=True)
+    for explanation in explanations:
+        if explanation.hit is not None:
+            hit = explanation.hit
+            where = ", in the title" if hit.in_title else ", in the first paragraph" if hit.in_first_paragraph else ""
+            out.print(f"[green]match[/green] {escape(hit.entity)} via {escape(repr(hit.term))} ({hit.count}x{where})")
+        elif explanation.veto is not None:
+            out.print(f"[yellow]vetoed[/yellow] {escape(explanation.veto.entity)}: {escape(explanation.veto.reason)}")
+        for found in explanation.terms:
+            place = "title" if found.in_title else "text"
+            out.print(
+                f"  {found.role} {escape(repr(found.term))} in the {place} at {found.start}: "
+                + marked(found.snippet, found.highlight)
+            )
+
+
+def _place(found: TermHit) -> dict[str, Any]:
+    return {
+        "term": found.term,
+        "role": found.role,
+        "where": "title" if found.in_title else "text",
+        "start": found.start,
+        "end": found.end,
+        "snippet": found.snippet,
+        "highlight": list(found.highlight),
+    }

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from veille import pipeline
+from veille import pipeline, preview
 from veille.cli.app import track_app
-from veille.cli.common import context, fail, out, print_json
-from veille.matching import QuerySyntaxError, fold_term
+from veille.cli.common import context, duration_option, fail, iso, out, print_json
+from veille.matching import EntitySpec, Matcher, QuerySyntaxError, fold_term, looks_like_query
 from veille.storage.db import rowcount
 from veille.storage.models import Channel, Entity
 
@@ -29,44 +30,107 @@ def new_entity(name: str, aliases: Sequence[str], excludes: Sequence[str], optio
     )
 
 
-@track_app.command("add")
-def track_add(
-    name: str,
-    alias: Annotated[list[str] | None, typer.Option("--alias", help="Another name (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="A word that vetoes (repeatable).")] = None,
-    alias_exact: Annotated[
-        list[str] | None, typer.Option("--alias-exact", help="A case-sensitive alias (repeatable).")
-    ] = None,
-    require: Annotated[
-        str | None, typer.Option("--require", help="Comma-separated context words; one must appear.")
-    ] = None,
-    exact: Annotated[bool, typer.Option("--exact", help="The name itself is case-sensitive.")] = False,
-    query: Annotated[str | None, typer.Option("--query", help='Query: "phrase", OR, -word, ( ), intitle:, site:')]
-    = None,
-    min_mentions: Annotated[int, typer.Option("--min-mentions", min=1)] = 1,
-    in_title: Annotated[bool, typer.Option("--in-title", help="Only when named in the title.")] = False,
-    to: Annotated[
-        list[str] | None, typer.Option("--to", help="Send its alerts only to this channel (repeatable).")
-    ] = None,
-) -> None:
-    """Track an entity."""
-    ctx = context()
-    name = name.strip()
-    if not name or not fold_term(name).strip():
-        raise fail("the name must contain letters or digits", 2)
+# The options that define what an entity matches, shared by `track add` and `track test`.
+AliasOption = Annotated[list[str] | None, typer.Option("--alias", help="Another name (repeatable).")]
+ExcludeOption = Annotated[
+    list[str] | None, typer.Option("--exclude", help="A word that vetoes the article (repeatable).")
+]
+AliasExactOption = Annotated[
+    list[str] | None, typer.Option("--alias-exact", help="A case-sensitive alias, like Meta (repeatable).")
+]
+RequireOption = Annotated[
+    str | None,
+    typer.Option("--require", help="Comma-separated context words, one of which must appear (AI in capitals: exact)."),
+]
+ExactOption = Annotated[bool, typer.Option("--exact", help="The name itself is case-sensitive.")]
+QueryOption = Annotated[
+    str | None,
+    typer.Option("--query", help='A query that alone decides: "phrase", OR, -word, ( ), +Exact, intitle:, site:.'),
+]
+MinMentionsOption = Annotated[
+    int, typer.Option("--min-mentions", min=1, help="Skip articles that name it fewer times than this.")
+]
+InTitleOption = Annotated[bool, typer.Option("--in-title", help="Only articles that name it in their title.")]
+ToOption = Annotated[list[str] | None, typer.Option("--to", help="Send its alerts only to this channel (repeatable).")]
+
+
+def definition_options(
+    *,
+    alias_exact: list[str] | None,
+    require: str | None,
+    exact: bool,
+    query: str | None,
+    min_mentions: int,
+    in_title: bool,
+) -> dict[str, Any]:
+    """Entity.options for the matching options given on the command line."""
     options: dict[str, Any] = {}
     if alias_exact:
-        options["exact_aliases"] = [a.strip() for a in alias_exact if a.strip()]
+        options["exact_aliases"] = list(dict.fromkeys(a.strip() for a in alias_exact if a.strip()))
     if require:
-        options["require"] = [w.strip() for w in require.split(",") if w.strip()]
+        options["require"] = list(dict.fromkeys(w.strip() for w in require.split(",") if w.strip()))
     if exact:
         options["exact"] = True
-    if query:
-        options["query"] = query
+    if query is not None:
+        if not query.strip():
+            raise fail("--query: the query is empty", 2)
+        options["query"] = query.strip()
     if min_mentions > 1:
         options["min_mentions"] = min_mentions
     if in_title:
         options["in_title"] = True
+    return options
+
+
+def checked_spec(entity: Entity) -> EntitySpec:
+    """The entity's spec, after checking that it compiles (a bad query is a usage error)."""
+    spec = pipeline.entity_spec(entity)
+    try:
+        Matcher([spec])
+    except QuerySyntaxError as exc:
+        raise fail(f"--query: {exc.message} (at position {exc.position})", 2) from exc
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+    return spec
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or not any(c.isalnum() for c in fold_term(name)):
+        raise fail("the name must contain letters or digits", 2)
+    return name
+
+
+def window_option(value: str, name: str) -> float:
+    seconds = duration_option(value, name)
+    assert seconds is not None
+    return seconds
+
+
+@track_app.command("add")
+def track_add(
+    name: str,
+    alias: AliasOption = None,
+    exclude: ExcludeOption = None,
+    alias_exact: AliasExactOption = None,
+    require: RequireOption = None,
+    exact: ExactOption = False,
+    query: QueryOption = None,
+    min_mentions: MinMentionsOption = 1,
+    in_title: InTitleOption = False,
+    to: ToOption = None,
+    backfill: Annotated[
+        str | None,
+        typer.Option("--backfill", metavar="DURATION", help="Also alert on stored articles of this period, e.g. 7d."),
+    ] = None,
+) -> None:
+    """Track an entity."""
+    ctx = context()
+    name = check_name(name)
+    window = window_option(backfill, "--backfill") if backfill is not None else None
+    options = definition_options(
+        alias_exact=alias_exact, require=require, exact=exact, query=query, min_mentions=min_mentions, in_title=in_title
+    )
     if to:
         options["to"] = list(dict.fromkeys(t.strip() for t in to if t.strip()))
         known = set(ctx.db.run(lambda s: s.scalars(select(Channel.name)).all()))
@@ -74,20 +138,121 @@ def track_add(
         if unknown:
             raise fail(f"--to: no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)", 2)
     entity = new_entity(name, alias or [], exclude or [], options)
-    try:
-        pipeline.Matcher([pipeline.entity_spec(entity)])
-    except QuerySyntaxError as exc:
-        raise fail(f"--query: {exc}", 2) from exc
+    checked_spec(entity)
 
-    def add(s: Session) -> bool:
+    def add(s: Session) -> int | None:
         if s.scalar(select(Entity.id).where(Entity.name_key == entity.name_key)) is not None:
-            return False
+            return None
         s.add(entity)
-        return True
+        s.flush()
+        return entity.id
 
-    if not ctx.db.run(add):
+    entity_id = ctx.db.run(add)
+    if entity_id is None:
         raise fail(f"already tracked: {name}")
     out.print(f"tracking {name}")
+    if window is not None:
+        result = preview.backfill(ctx, entity_id, since=window)
+        where = ", ".join(result.channels) if result.channels else "no channel (alerts go to the log)"
+        out.print(
+            f"backfill {backfill}: {result.matched} of {result.articles} stored article"
+            f"{'' if result.articles == 1 else 's'} matched; {result.alerts} new alert"
+            f"{'' if result.alerts == 1 else 's'} for {where}",
+            markup=False,
+        )
+
+
+@track_app.command("test")
+def track_test(
+    name_or_query: Annotated[str, typer.Argument(metavar="NAME_OR_QUERY")],
+    alias: AliasOption = None,
+    exclude: ExcludeOption = None,
+    alias_exact: AliasExactOption = None,
+    require: RequireOption = None,
+    exact: ExactOption = False,
+    query: QueryOption = None,
+    min_mentions: MinMentionsOption = 1,
+    in_title: InTitleOption = False,
+    to: Annotated[list[str] | None, typer.Option("--to", hidden=True)] = None,  # accepted, as `add` does; no effect
+    since: Annotated[str, typer.Option("--since", help="How far back to look, e.g. 30d.")] = "30d",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Preview which stored articles a definition would have matched, without saving it.
+
+    NAME_OR_QUERY is a name (with the same options as `track add`), a query if it uses query syntax
+    ("phrase", OR, -word, ...), or the name of a tracked entity to test its saved definition."""
+    ctx = context()
+    name = check_name(name_or_query)
+    window = window_option(since, "--since")
+    options = definition_options(
+        alias_exact=alias_exact, require=require, exact=exact, query=query, min_mentions=min_mentions, in_title=in_title
+    )
+    given = bool(options or alias or exclude)
+    if not given and looks_like_query(name):
+        options["query"] = name
+    entity = new_entity(name, alias or [], exclude or [], options)
+    if not given:  # a tracked entity's own definition
+        tracked = ctx.db.run(lambda s: s.scalar(select(Entity).where(Entity.name_key == fold_term(name))))
+        if tracked is not None:
+            entity = tracked
+    found = preview.preview(ctx, checked_spec(entity), since=window)
+    hits = [p for p in found if p.hit is not None]
+    if as_json:
+        print_json([_preview_row(p) for p in hits])
+        return
+    label = "query" if "query" in (entity.options or {}) else "saved definition" if entity.id else "definition"
+    out.print(
+        f"{len(hits)} stored article{'' if len(hits) == 1 else 's'} of the last {since} would have matched "
+        f"({label}: {_describe(entity)})",
+        markup=False,
+    )
+    for p in hits:
+        assert p.hit is not None
+        out.print(f"\n{p.title or p.url}", style="bold", markup=False)
+        out.print(f"  {p.url}", markup=False)
+        where = " · in the title" if p.hit.in_title else ""
+        out.print(f"  {p.seen_at:%Y-%m-%d %H:%M} · via {p.hit.term!r} · {p.hit.count}x{where}", markup=False)
+        out.print("  " + marked(p.hit.snippet, p.hit.highlight))
+    vetoed = [p for p in found if p.veto is not None]
+    if vetoed:
+        out.print(f"\n{len(vetoed)} more mentioned it but would not alert:", markup=False)
+        for p in vetoed:
+            assert p.veto is not None
+            out.print(f"  {p.title or p.url}: {p.veto.reason}", markup=False)
+
+
+def marked(snippet: str, highlight: tuple[int, int]) -> str:
+    """Rich markup for a snippet with its hit in bold; the snippet's own text is escaped."""
+    start, end = highlight
+    return escape(snippet[:start]) + "[bold]" + escape(snippet[start:end]) + "[/bold]" + escape(snippet[end:])
+
+
+def _preview_row(p: preview.Preview) -> dict[str, Any]:
+    assert p.hit is not None
+    return {
+        "title": p.title,
+        "url": p.url,
+        "term": p.hit.term,
+        "snippet": p.hit.snippet,
+        "highlight": list(p.hit.highlight),
+        "count": p.hit.count,
+        "in_title": p.hit.in_title,
+        "in_first_paragraph": p.hit.in_first_paragraph,
+        "seen_at": iso(p.seen_at),
+    }
+
+
+def _describe(entity: Entity) -> str:
+    options = entity.options or {}
+    if "query" in options:
+        return str(options["query"])
+    parts = [entity.name, *entity.aliases, *(f"+{a}" for a in options.get("exact_aliases", ()))]
+    text = " | ".join(parts)
+    if entity.excludes:
+        text += " -" + " -".join(entity.excludes)
+    if options.get("require"):
+        text += f" (with {', '.join(options['require'])})"
+    return text
 
 
 @track_app.command("list")
@@ -104,8 +269,12 @@ def track_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         return
     table = Table("name", "aliases", "excludes", "options")
     for e in entities:
-        table.add_row(e.name, ", ".join(e.aliases), ", ".join(e.excludes),
-                      json.dumps(e.options, ensure_ascii=False) if e.options else "")
+        table.add_row(
+            e.name,
+            ", ".join(e.aliases),
+            ", ".join(e.excludes),
+            json.dumps(e.options, ensure_ascii=False) if e.options else "",
+        )
     out.print(table)
 
 

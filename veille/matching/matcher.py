@@ -160,7 +160,10 @@ class Matcher:
                     roles[term_id] = "mention"
                 else:
                     roles.setdefault(term_id, "context word" if positive else "exclusion")
-            spans = sorted(span for term_id in roles for span in found.get(term_id, ()))
+            # mentions as they are counted ("Mistral" inside "Mistral AI" is one), then the other words
+            mentions = _distinct([span for term_id in entity.mentions for span in found.get(term_id, ())])
+            others = [span for term_id in roles if term_id not in entity.mentions for span in found.get(term_id, ())]
+            spans = sorted(mentions + others)
             explanations.append(
                 Explanation(
                     entity_id=entity.spec.id,
