@@ -1,6 +1,6 @@
 """Measure veille's page extraction on third-party data kept outside the repository.
 
-    python -m veille.eval extraction --data /work/shared/data [--compare]
+    python -m veille.eval extraction --data /work/shared/data [--compare] [--repeat N]
     python -m veille.eval pages --data /work/shared/data [--compare]
     python -m veille.eval feeds --data /work/shared/data
 
@@ -31,6 +31,7 @@ import json
 import logging
 import multiprocessing
 import re
+import statistics
 import sys
 import time
 from collections import Counter
@@ -187,19 +188,25 @@ def contains(text: str, snippet: str) -> bool:
 # --- commands -----------------------------------------------------------------------------------
 
 
-def evaluate_extraction(data: Path, *, compare: bool, out: Callable[[str], None] = print) -> dict[str, Score]:
+def evaluate_extraction(
+    data: Path, *, compare: bool, repeat: int = 1, out: Callable[[str], None] = print
+) -> dict[str, Score]:
+    """Score and time each extractor; with ``repeat`` > 1 the runs are interleaved and the median speed is shown."""
     pages, truth = load_benchmark(data)
     names = EXTRACTORS if compare else EXTRACTORS[:1]
-    out(f"{len(pages)} pages from {data / 'extraction-benchmark'}")
+    out(f"{len(pages)} pages from {data / 'extraction-benchmark'}"
+        + (f", {repeat} interleaved runs per extractor, median speed" if repeat > 1 else ""))
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    for _ in range(max(1, repeat)):
+        for name in names:  # interleaved, so a busy moment of the machine hurts every extractor alike
+            runs[name].append(run_extractor(name, pages))
     out(f"{'extractor':<24}{'precision':>10}{'recall':>9}{'F1':>8}{'pages/s':>10}{'imports s':>11}")
     scores = {}
     for name in names:
-        run = run_extractor(name, pages)
-        result = scores[name] = score(run.texts, truth)
-        out(
-            f"{name:<24}{result.precision:>10.4f}{result.recall:>9.4f}{result.f1:>8.4f}"
-            f"{run.pages_per_second:>10.1f}{run.import_seconds:>11.2f}"
-        )
+        result = scores[name] = score(runs[name][0].texts, truth)
+        speed = statistics.median(run.pages_per_second for run in runs[name])
+        imports = statistics.median(run.import_seconds for run in runs[name])
+        out(f"{name:<24}{result.precision:>10.4f}{result.recall:>9.4f}{result.f1:>8.4f}{speed:>10.1f}{imports:>11.2f}")
     return scores
 
 
@@ -436,12 +443,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         sub.add_argument("--compare", action="store_true", help="also run plain trafilatura")
         sub.add_argument("--verbose", action="store_true", help="pages: list each snippet missed or kept")
+        if command == "extraction":
+            sub.add_argument("--repeat", type=int, default=1,
+                             help="run each extractor N times, interleaved, and show the median speed")
     feeds = commands.add_parser("feeds", help="feed parsing robustness on the feed corpora")
     feeds.add_argument("--data", type=Path, required=True, help="the folder that holds feeds/ and feedparser-tests/")
     args = parser.parse_args(argv)
     try:
         if args.command == "extraction":
-            evaluate_extraction(args.data, compare=args.compare)
+            evaluate_extraction(args.data, compare=args.compare, repeat=args.repeat)
         elif args.command == "pages":
             evaluate_pages(args.data, compare=args.compare, verbose=args.verbose)
         else:
