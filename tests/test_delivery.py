@@ -438,3 +438,31 @@ def test_racing_workers_send_a_summary_once(database_url: str, tmp_path: Path, w
         assert sorted(delivered) == sorted(f"Kyutai news {i}" for i in range(8))  # each once, none lost
     finally:
         ctx.db.dispose()
+
+
+# --------------------------------------------------------------------------- secrets stay out of logs
+
+
+def test_webhook_urls_and_passwords_never_reach_the_logs(
+    database_url: str, tmp_path: Path, web: HTTPFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = SmtpServer(login=("alerts", "PassW0rdSecret"))
+    ctx = make_ctx(database_url, tmp_path, smtp_url=f"smtp://alerts:WrongPassW0rd@127.0.0.1:{server.port}")
+    try:
+        web.routes["/services/T0/B0/TokenSecret1"] = Route(b"ok", "text/plain")
+        web.routes["/services/T0/B0/TokenSecret2"] = Route(b"no_service", "text/plain", 404)
+        add_channel(ctx, "ok-slack", "slack", web.url("/services/T0/B0/TokenSecret1"))
+        add_channel(ctx, "gone-slack", "slack", web.url("/services/T0/B0/TokenSecret2"))
+        add_channel(ctx, "mail", "email", "me@example.org")
+        add_channel(ctx, "phone", "apprise", f"ntfy://127.0.0.1:{web.port}/TopicSecret3")
+        add_entity(ctx, "Kyutai")
+        with caplog.at_level("DEBUG"):
+            results = pipeline.deliver_alerts(ctx, alerts_for(ctx, 1))
+        assert sorted(r.status for r in results) == ["failed", "failed", "failed", "sent"]
+        ours = " ".join(str(r.__dict__) for r in caplog.records if r.name != "mail.log")  # not the test server's
+        assert "refused the login" in ours and "HTTP 404" in ours and "error=404" in ours  # errors are logged...
+        for secret in ("TokenSecret1", "TokenSecret2", "TopicSecret3", "WrongPassW0rd"):
+            assert secret not in ours  # ...without the credentials
+    finally:
+        server.close()
+        ctx.db.dispose()

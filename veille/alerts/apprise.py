@@ -30,6 +30,11 @@ _apprise_logger = logging.getLogger("apprise")
 if _apprise_logger.level == logging.NOTSET:
     # Apprise logs payloads and URLs at INFO/DEBUG; its warnings (what went wrong) are what we need
     _apprise_logger.setLevel(logging.WARNING)
+# Apprise's warnings name topics and hosts straight from the URL (an ntfy topic is its password): they are
+# read by this module and logged by veille as a redacted AlertError, never passed on as they are
+_apprise_logger.propagate = False
+if logging.getLogger("urllib3").level == logging.NOTSET:
+    logging.getLogger("urllib3").setLevel(logging.WARNING)  # Apprise's HTTP client logs URLs at DEBUG
 
 
 def check_url(url: str) -> str:

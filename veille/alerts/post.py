@@ -12,6 +12,7 @@ Status handling, healthchecks.io style:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -23,6 +24,11 @@ from veille.http import describe, make_sync_client, parse_retry_after
 from veille.settings import Settings
 
 MAX_ERROR_BODY = 4096
+
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        # httpx logs every request's full URL at INFO, and a webhook URL is a credential (Slack's token)
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def post(
