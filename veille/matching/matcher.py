@@ -105,7 +105,7 @@ class Explanation:
     terms: tuple[TermHit, ...]
 
 
-_Span = tuple[int, int, int, int]  # (where: _TITLE or _TEXT, start, end, term id), in the original strings
+_Span = tuple[int, int, int, int]  # (where: _TITLE or _TEXT, start, end, term id), in the folded strings
 _Found = dict[int, list[_Span]]  # term id -> its hits
 _Test = Callable[[_Found, "str | None"], "str | None"]  # (hits, host) -> None if a tree holds, else why not
 
@@ -133,20 +133,20 @@ class Matcher:
 
     def match(self, *, title: str, text: str, url: str | None = None) -> MatchReport:
         """The entities the article alerts for, and those it mentions but that are ruled out."""
-        found = self._find(title, text)
+        found, folds = self._find(title, text)
         if not found:
             return MatchReport(matches=(), vetoed=())
-        return self._report(found, self._candidates(found), title, text, url)
+        return self._report(found, folds, self._candidates(found), title, text, url)
 
     def explain(
         self, *, title: str, text: str, url: str | None = None, entity_ids: Iterable[int] | None = None
     ) -> tuple[MatchReport, tuple[Explanation, ...]]:
         """`match`, and for each entity the article mentions (or only those of `entity_ids`), every
         place where one of its terms (mentions, exclusions, context words) was found."""
-        found = self._find(title, text)
+        found, folds = self._find(title, text)
         chosen = None if entity_ids is None else set(entity_ids)
         candidates = [i for i in self._candidates(found) if chosen is None or self._entities[i].spec.id in chosen]
-        report = self._report(found, candidates, title, text, url)
+        report = self._report(found, folds, candidates, title, text, url)
         hits = {hit.entity_id: hit for hit in report.matches}
         vetoes = {veto.entity_id: veto for veto in report.vetoed}
         snippets = (Snippets(title), Snippets(text))
@@ -163,45 +163,45 @@ class Matcher:
             # mentions as they are counted ("Mistral" inside "Mistral AI" is one), then the other words
             mentions = _distinct([span for term_id in entity.mentions for span in found.get(term_id, ())])
             others = [span for term_id in roles if term_id not in entity.mentions for span in found.get(term_id, ())]
-            spans = sorted(mentions + others)
+            places: list[TermHit] = []
+            for where, start, end, term_id in sorted(mentions + others):
+                source_start, source_end = folds[where].span(start, end)
+                snippet, highlight = snippets[where].around(source_start, source_end)
+                places.append(
+                    TermHit(
+                        self._terms[term_id].phrase, roles[term_id], where == _TITLE, source_start, source_end,
+                        snippet, highlight,
+                    )
+                )  # fmt: skip
             explanations.append(
                 Explanation(
                     entity_id=entity.spec.id,
                     entity=entity.spec.name,
                     hit=hits.get(entity.spec.id),
                     veto=vetoes.get(entity.spec.id),
-                    terms=tuple(
-                        TermHit(
-                            self._terms[term_id].phrase,
-                            roles[term_id],
-                            where == _TITLE,
-                            start,
-                            end,
-                            *snippets[where].around(start, end),
-                        )
-                        for where, start, end, term_id in spans
-                    ),
+                    terms=tuple(places),
                 )
             )
         return report, tuple(explanations)
 
-    def _find(self, title: str, text: str) -> _Found:
-        """The hits of every term in the title and the text, in the original strings."""
+    def _find(self, title: str, text: str) -> tuple[_Found, tuple[Folded, Folded]]:
+        """The hits of every term in the folded title and text, and those folded texts (which map a
+        hit back to the original only when it is shown)."""
         found: _Found = {}
-        for where, source in ((_TITLE, title), (_TEXT, text)):
-            if not source:
-                continue
-            folded = fold(source)
+        folds = (fold(title), fold(text))
+        for where, folded in enumerate(folds):
             for term_id, start, end in self._scan(folded):
-                found.setdefault(term_id, []).append((where, *folded.span(start, end), term_id))
-        return found
+                found.setdefault(term_id, []).append((where, start, end, term_id))
+        return found, folds
 
     def _candidates(self, found: _Found) -> list[int]:
         """The entities (indexes, in spec order) one of whose mention terms was found."""
         mentioned_by = self._mentioned_by
         return sorted({i for term_id in found for i in mentioned_by[term_id]})
 
-    def _report(self, found: _Found, candidates: list[int], title: str, text: str, url: str | None) -> MatchReport:
+    def _report(
+        self, found: _Found, folds: tuple[Folded, Folded], candidates: list[int], title: str, text: str, url: str | None
+    ) -> MatchReport:
         host = _host(url)
         first_paragraph = _first_paragraph_end(text) if candidates else 0
         snippets = (Snippets(title), Snippets(text))
@@ -220,7 +220,7 @@ class Matcher:
             if reason is not None:
                 vetoed.append(Veto(spec.id, spec.name, reason, term))
                 continue
-            shown, highlight = snippets[best[0]].around(best[1], best[2])
+            shown, highlight = snippets[best[0]].around(*folds[best[0]].span(best[1], best[2]))
             matches.append(
                 Hit(
                     entity_id=spec.id,
@@ -230,7 +230,9 @@ class Matcher:
                     highlight=highlight,
                     count=len(spans),
                     in_title=best[0] == _TITLE,
-                    in_first_paragraph=any(w == _TEXT and s < first_paragraph for w, s, _, _ in spans),
+                    in_first_paragraph=any(
+                        w == _TEXT and folds[_TEXT].offset(s) < first_paragraph for w, s, _, _ in spans
+                    ),
                 )
             )
         return MatchReport(matches=tuple(matches), vetoed=tuple(vetoed))

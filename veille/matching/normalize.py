@@ -111,7 +111,7 @@ class Folded:
         self.text = text
         self.cased = cased
         self._uneven = tuple(uneven)  # characters of `source` that fold to zero or several characters
-        self._spaced = spaced  # the casefolded text before its runs of spaces were collapsed, if it had any
+        self._spaced = spaced  # the folded text before its runs of spaces were collapsed, if it had any
         self._maps: _Maps | None = None
 
     @property
@@ -187,13 +187,17 @@ class _Maps:
 def fold(text: str) -> Folded:
     """Fold `text` for matching, keeping the way back to the original characters."""
     cased, uneven, unsafe = _fold_cased(text)
-    # Casefolding the cased form gives the casefolded form, character for character (the tests check
-    # every character; `_UNSAFE` keeps any exception met at run time).
-    lower = text.translate(_LOWER) if unsafe else cased.casefold()
     spaced = None
-    if "  " in lower:
-        spaced = lower
-        lower, cased = _SPACE_RUNS.sub(" ", lower), _SPACE_RUNS.sub(" ", cased)
+    if "  " in cased:  # the cased and casefolded forms have their spaces in the same places
+        spaced = cased
+        cased = _SPACE_RUNS.sub(" ", cased)
+    if unsafe:
+        lower = text.translate(_LOWER)
+        lower = _SPACE_RUNS.sub(" ", lower) if spaced is not None else lower
+    else:
+        # Casefolding the cased form gives the casefolded form, character for character (the tests
+        # check every character; `_UNSAFE` keeps any exception met at run time).
+        lower = cased.casefold()
     return Folded(text, lower, cased, uneven=uneven, spaced=spaced)
 
 
