@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from veille import pipeline, preview
 from veille.cli.app import track_app
 from veille.cli.common import context, duration_option, fail, iso, out, print_json
-from veille.matching import EntitySpec, Matcher, QuerySyntaxError, fold_term, looks_like_query
+from veille.matching import EntitySpec, Matcher, QuerySyntaxError, fold_term, looks_like_query, parse_query
 from veille.storage.db import rowcount
 from veille.storage.models import Channel, Entity
 
@@ -86,9 +86,11 @@ def checked_spec(entity: Entity) -> EntitySpec:
     """The entity's spec, after checking that it compiles (a bad query is a usage error)."""
     spec = pipeline.entity_spec(entity)
     try:
+        if spec.query is not None:
+            parse_query(spec.query)
         Matcher([spec])
     except QuerySyntaxError as exc:
-        raise fail(f"--query: {exc.message} (at position {exc.position})", 2) from exc
+        raise fail(f"--query: {exc}", 2) from exc
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
     return spec
@@ -179,8 +181,8 @@ def track_test(
 ) -> None:
     """Preview which stored articles a definition would have matched, without saving it.
 
-    NAME_OR_QUERY is a name (with the same options as `track add`), a query if it uses query syntax
-    ("phrase", OR, -word, ...), or the name of a tracked entity to test its saved definition."""
+    NAME_OR_QUERY: a name, with the same options as `track add`; a query, when it uses query syntax; or a
+    tracked entity's name, to test its saved definition."""
     ctx = context()
     name = check_name(name_or_query)
     window = window_option(since, "--since")
@@ -211,7 +213,7 @@ def track_test(
         out.print(f"\n{p.title or p.url}", style="bold", markup=False)
         out.print(f"  {p.url}", markup=False)
         where = " · in the title" if p.hit.in_title else ""
-        out.print(f"  {p.seen_at:%Y-%m-%d %H:%M} · via {p.hit.term!r} · {p.hit.count}x{where}", markup=False)
+        out.print(f"  {p.seen_at:%Y-%m-%d %H:%M} UTC · via {p.hit.term!r} · {p.hit.count}x{where}", markup=False)
         out.print("  " + marked(p.hit.snippet, p.hit.highlight))
     vetoed = [p for p in found if p.veto is not None]
     if vetoed:
