@@ -289,8 +289,10 @@ def _release(s: Session, digest_id: int, at: datetime) -> None:
 def _record(
     s: Session, ctx: Context, digest_id: int, alert_ids: list[int], error: AlertError | None, duration: float
 ) -> DigestResult:
-    digest = s.get_one(Digest, digest_id)
-    channel = s.get_one(Channel, digest.channel_id)
+    digest = s.get(Digest, digest_id)
+    channel = s.get(Channel, digest.channel_id) if digest is not None else None
+    if digest is None or channel is None:  # the channel was removed while the digest was on its way
+        return DigestResult(digest_id, "skipped", error="channel removed")
     alerts = s.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all() if alert_ids else []
     now = utcnow()
     message = str(error) if error else None

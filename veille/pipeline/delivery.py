@@ -329,9 +329,11 @@ def _release(s: Session, alert_ids: Sequence[int], at: datetime) -> None:
 def _record_delivery(
     s: Session, ctx: Context, alert_ids: Sequence[int], channel_id: int, error: AlertError | None, duration: float
 ) -> DeliveryResult:
-    alerts = [s.get_one(Alert, i) for i in alert_ids]
+    channel = s.get(Channel, channel_id)
+    alerts = [a for a in (s.get(Alert, i) for i in alert_ids) if a is not None]
+    if channel is None or not alerts:  # the channel was removed while the message was on its way
+        return DeliveryResult(alert_ids[0], "skipped", "channel removed")
     primary = alerts[0]
-    channel = s.get_one(Channel, channel_id)
     now = utcnow()
     message = str(error) if error else None
     for alert in alerts:
