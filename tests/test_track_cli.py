@@ -114,6 +114,20 @@ def alerted(web: HTTPFixture, path: str = "/slack") -> set[str]:
 
 @pytest.fixture
 def watch(web: HTTPFixture) -> HTTPFixture:
+    return watching(web)
+
+
+@pytest.fixture
+def watch_db(
+    web: HTTPFixture, database_url: str, veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> HTTPFixture:
+    """`watch` on SQLite, and on PostgreSQL when VEILLE_TEST_POSTGRES_URL is set."""
+    monkeypatch.setenv("VEILLE_DATABASE_URL", database_url)
+    veille_env["VEILLE_DATABASE_URL"] = database_url
+    return watching(web)
+
+
+def watching(web: HTTPFixture) -> HTTPFixture:
     serve(web)
     assert veille("feeds", "add", web.url("/rss.xml")).exit_code == 0
     assert veille("channels", "add", "slack", web.url("/slack"), "--name", "research").exit_code == 0
@@ -193,7 +207,8 @@ def stored(web: HTTPFixture) -> None:
     assert alerted(web) == set()
 
 
-def test_track_test_lists_the_stored_articles_that_would_match(watch: HTTPFixture) -> None:
+def test_track_test_lists_the_stored_articles_that_would_match(watch_db: HTTPFixture) -> None:
+    watch = watch_db
     stored(watch)
     found = veille("track", "test", "Kyutai", "--json").json()
     assert {f["title"] for f in found} == {title(KYUTAI_FEATURE), title(KYUTAI_PASSING)}
@@ -296,8 +311,9 @@ def test_backfill_is_off_by_default(watch: HTTPFixture, veille_env: dict[str, st
 
 
 def test_backfill_creates_one_pending_alert_per_channel_once(
-    watch: HTTPFixture, smtp: SMTPFixture, monkeypatch: pytest.MonkeyPatch, veille_env: dict[str, str]
+    watch_db: HTTPFixture, smtp: SMTPFixture, monkeypatch: pytest.MonkeyPatch, veille_env: dict[str, str]
 ) -> None:
+    watch = watch_db
     monkeypatch.setenv("VEILLE_SMTP_URL", smtp.url)
     monkeypatch.setenv("VEILLE_EMAIL_FROM", "veille@test.example")
     assert veille("channels", "add", "email", "analyst@test.example", "--name", "mail").exit_code == 0
@@ -330,7 +346,8 @@ def test_backfill_creates_one_pending_alert_per_channel_once(
     assert len(watch.hits("/slack", "POST")) == 1 and len(smtp.messages) == 1
 
 
-def test_backfill_respects_the_window_and_routing(watch: HTTPFixture, veille_env: dict[str, str]) -> None:
+def test_backfill_respects_the_window_and_routing(watch_db: HTTPFixture, veille_env: dict[str, str]) -> None:
+    watch = watch_db
     assert veille("channels", "add", "slack", watch.url("/slack-ops"), "--name", "ops").exit_code == 0
     stored(watch)
     age(veille_env, KYUTAI_PASSING, days=10)

@@ -21,7 +21,6 @@ from veille.matching import EntitySpec, Hit, Matcher, Veto
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
 from veille.pipeline.match import entity_spec
-from veille.storage.db import rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Match, utcnow
 from veille.stories import assign_story
 
@@ -122,21 +121,21 @@ def _store(s: Session, entity_id: int, article_id: int, hit: Hit) -> int:
     created = 0
     for channel in _targets(s, entity_id):
         waits = is_digest(channel)  # digest channels: queued for the next digest, like new articles
-        created += rowcount(
-            s.execute(
-                _insert(s, Alert)
-                .values(
-                    article_id=article_id,
-                    story_id=story_id,
-                    channel_id=channel.id,
-                    status="queued" if waits else "pending",
-                    next_attempt_at=now,
-                    enqueued_at=None,  # not handed to a worker: the dispatcher (or `veille poll`) picks it up
-                    created_at=now,
-                )
-                .on_conflict_do_nothing()
+        inserted = s.execute(
+            _insert(s, Alert)
+            .values(
+                article_id=article_id,
+                story_id=story_id,
+                channel_id=channel.id,
+                status="queued" if waits else "pending",
+                next_attempt_at=now,
+                enqueued_at=None,  # not handed to a worker: the dispatcher (or `veille poll`) picks it up
+                created_at=now,
             )
-        )
+            .on_conflict_do_nothing()
+            .returning(Alert.id)  # a row only when inserted (rowcount is -1 here on PostgreSQL)
+        ).first()
+        created += inserted is not None
     if created:
         log.info("backfill alert", extra={"article_id": article_id, "entity_id": entity_id, "alerts": created})
     return created
