@@ -352,3 +352,40 @@ def test_explain_shows_context_words_and_can_be_limited_to_one_entity() -> None:
     assert [h.entity for h in report.matches] == ["Mistral AI"]
     (mistral,) = explanations
     assert [(t.term, t.role) for t in mistral.terms] == [("Mistral", "mention"), ("LLM", "context word")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "highlight"),
+    [
+        # Spanish
+        ("OpenAI", "¿Qué opina OpenAI de la regulación europea?", "OpenAI"),
+        ("Telefonica", "La operadora Telefónica invierte en IA.", "Telefónica"),
+        ("Peña Nieto", "El expresidente Pena Nieto habló.", "Pena Nieto"),
+        ("Xavier Niel", "¡XAVIER NIEL invierte otra vez!", "XAVIER NIEL"),
+        # Italian: elisions
+        ("IA", "Il futuro dell’IA in Europa.", "IA"),
+        ("Iliad", "L’offerta dell'Iliad è nuova.", "Iliad"),
+        ("Università Bocconi", "Studia all’Universita Bocconi di Milano.", "Universita Bocconi"),
+        # Portuguese
+        ("São Paulo", "A startup de Sao Paulo levantou fundos.", "Sao Paulo"),
+        ("Inteligência Artificial", "A inteligencia artificial avança no Brasil.", "inteligencia artificial"),
+        ("Conceição", "Maria da CONCEIÇÃO disse.", "CONCEIÇÃO"),
+        ("Petrobras", "A Petrobras’ nova estratégia.", "Petrobras"),
+    ],
+)
+def test_finds_names_in_spanish_italian_and_portuguese(name: str, text: str, highlight: str) -> None:
+    assert found(EntitySpec(1, name), text) == highlight
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        (EntitySpec(1, "Meta"), "Las metas del año son ambiciosas."),  # Spanish plural, another word
+        (EntitySpec(1, "Iliad"), "L'Iliade è un poema."),  # Italian
+        (EntitySpec(1, "Meta Platforms", exact_aliases=("Meta",)), "A meta do governo é clara."),  # Portuguese
+        (EntitySpec(1, "Mistral AI", aliases=("Mistral",), require=("IA",)), "O mistral ia forte, disse ele."),
+        (EntitySpec(1, "Mistral AI", aliases=("Mistral",), require=("AI",)), "Il mistral, j'ai froid."),
+    ],
+)
+def test_words_that_look_like_names_in_other_languages_do_not_alert(spec: EntitySpec, text: str) -> None:
+    assert report(spec, text).matches == ()
