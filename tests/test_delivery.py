@@ -299,8 +299,9 @@ def test_one_message_per_second_per_slack_webhook_across_processes(
     )  # each alert exactly once, none dropped
     times = sorted(script.times)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.9, gaps
-    assert times[-1] - times[0] < 8.0  # queued and sent at the allowed pace, not serialized by a lock
+    # sends start one second apart; arrival adds each request's own latency (a few ms, more on a busy machine)
+    assert min(gaps) >= 0.75, gaps
+    assert 4.9 <= times[-1] - times[0] < 8.0, gaps  # queued and sent at the allowed pace, none dropped
 
 
 def test_more_than_n_waiting_alerts_go_out_as_one_summary(

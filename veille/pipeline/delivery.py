@@ -256,6 +256,10 @@ def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:
     if isinstance(claimed, DeliveryResult):
         return claimed
     channel = claimed.channel
+    try:
+        transport = open_transport(ctx, channel)  # before waiting for the slot, so the send starts on time
+    except AlertError as exc:
+        return ctx.db.run(_record_delivery, ctx, claimed.alert_ids, channel.id, exc, 0.0)
     later = wait_for_slot(ctx, channel.id, channel.kind)
     if later is not None:
         ctx.db.run(_release, claimed.alert_ids, later)
@@ -263,7 +267,6 @@ def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:
     started = time.monotonic()
     error: AlertError | None = None
     try:
-        transport = open_transport(ctx, channel)
         if len(claimed.messages) == 1:
             transport.send(claimed.messages[0])
         else:
