@@ -304,3 +304,26 @@ def _add_feed(s: Any, url: str) -> int:
     s.add(feed)
     s.flush()
     return int(feed.id)
+
+
+# --------------------------------------------------------------------------- docs/reliability.md stays true
+
+REPO = Path(__file__).resolve().parents[1]
+RELIABILITY_TESTS = ("test_security.py", "test_limits.py", "test_hostile_feeds.py", "test_health.py",
+                     "test_migrations.py", "test_backup.py", "test_faults.py")
+
+
+def test_reliability_table_names_real_tests() -> None:
+    import re
+
+    table = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", table)
+    assert len(named) > 60
+    missing = [f"{path}::{name}" for path, name in named
+               if not (REPO / path).exists() or f"def {name}(" not in (REPO / path).read_text(encoding="utf-8")]
+    assert missing == [], f"docs/reliability.md names tests that do not exist: {missing}"
+    listed = {name for _, name in named}
+    unlisted = [f"{file}::{name}" for file in RELIABILITY_TESTS
+                for name in re.findall(r"^def (test_\w+)\(", (REPO / "tests" / file).read_text(encoding="utf-8"), re.M)
+                if name not in listed and name != "test_reliability_table_names_real_tests"]
+    assert unlisted == [], f"add these tests to the table in docs/reliability.md: {unlisted}"
