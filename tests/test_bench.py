@@ -44,6 +44,9 @@ def test_prepare_replaces_canonical_links_and_names_the_entity_in_the_article_bo
     # the sentence goes into the article's paragraph, not the sidebar's longer-looking one
     assert page.index(SENTENCE) > page.index(b"<article>")
     assert ENTITY.encode() in SENTENCE
+    # two articles made from one page are not the same text (veille would make them one story)
+    other = template.render("http://127.0.0.4:8000/f3/a1.html")
+    assert SENTENCE in other and other.split(SENTENCE)[1][:200] != page.split(SENTENCE)[1][:200]
 
 
 def test_prepare_refuses_a_page_without_a_paragraph() -> None:

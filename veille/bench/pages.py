@@ -2,14 +2,18 @@
 
 Each page is a real news page (``<data>/extraction-benchmark/html/*.html.gz``) with three changes:
 its canonical links (``rel=canonical``, ``rel=amphtml``, ``og:url``) are removed and replaced by one
-pointing at the farm's own URL for the article (otherwise every copy of a page would be one article),
-and :data:`SENTENCE`, which names :data:`ENTITY`, is put at the start of the first long paragraph.
+pointing at the farm's own URL for the article (otherwise every copy of a page would be one article);
+:data:`SENTENCE`, which names :data:`ENTITY`, is put at the start of the first paragraph of the article
+body; and after it comes a run of words drawn from the page's own text in an order seeded by the
+article's URL, as long as 60 % of the body, so two articles made from the same page share well under
+80 % of their word 4-shingles and are two stories to veille, not one story told twice.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +36,29 @@ class FarmDataError(RuntimeError):
     """The benchmark data is missing or unusable; the message says where it was looked for."""
 
 
+_FALLBACK_WORDS = (
+    "model", "data", "team", "lab", "research", "release", "open", "weights", "paper", "compute", "chips",
+    "startup", "funding", "round", "product", "launch", "users", "market", "policy", "safety", "agents",
+    "training", "inference", "benchmark", "language", "vision", "speech",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PageTemplate:
-    """A page split where the farm writes the article's own canonical link."""
+    """A page split where the farm writes the article's own canonical link and its own words."""
 
     name: str
-    before: bytes
-    after: bytes
+    head: bytes         # up to the end of <head ...>: the canonical link goes here
+    middle: bytes       # up to the injection point, just after SENTENCE
+    tail: bytes
+    vocabulary: tuple[str, ...] = _FALLBACK_WORDS
+    extra_words: int = 150
 
     def render(self, url: str) -> bytes:
-        return self.before + b'<link rel="canonical" href="' + url.encode("ascii") + b'">' + self.after
+        rng = random.Random(url)
+        words = " ".join(rng.choice(self.vocabulary) for _ in range(self.extra_words))
+        return (self.head + b'<link rel="canonical" href="' + url.encode("ascii") + b'">' + self.middle
+                + words.encode("ascii") + b". " + self.tail)
 
 
 def _words(text: str) -> str:
@@ -70,10 +87,15 @@ def prepare(html: bytes, name: str = "", body: str | None = None) -> PageTemplat
     at = _injection_point(html, body)
     if at is None:
         return None
-    html = html[:at] + SENTENCE + html[at:]
-    head = _HEAD.search(html)
+    head = _HEAD.search(html, 0, at)
     split = head.end() if head else 0
-    return PageTemplate(name, html[:split], html[split:])
+    text = body or _TAGS.sub(b" ", html[at:]).decode("utf-8", "replace")
+    found = _WORD.findall(text)
+    vocabulary = tuple(sorted({w for w in found if w.isascii() and w.isalpha() and len(w) > 2})) or _FALLBACK_WORDS
+    if len(vocabulary) < 30:
+        vocabulary = tuple(sorted(set(vocabulary) | set(_FALLBACK_WORDS)))
+    extra = max(150, int(len(found) * 0.6)) if body else 300
+    return PageTemplate(name, html[:split], html[split:at] + SENTENCE, html[at:], vocabulary, extra)
 
 
 def load_templates(data: Path) -> list[PageTemplate]:

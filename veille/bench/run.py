@@ -270,6 +270,7 @@ def head_to_head(options: Options, farm: FarmProcess, root: Path, report: Report
             after = farm.stats()
             summary = run.output.strip().splitlines()[-1] if run.output.strip() else ""
             entry = {**asdict(run), "output": summary, "emails": smtp.count - mails,
+                     "alerts_sent_total": db_counts(work / "veille.db")["alerts"].get("sent", 0),
                      "feeds": delta(after, before, "feed"), "pages": delta(after, before, "page")}
             runs.append(entry)
             say(f"veille poll ({label}):  {fmt_run(run)}; {entry['emails']} emails; {summary}")
@@ -603,6 +604,8 @@ def run(options: Options) -> Report:
     report.options = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
     report.machine["rss2email"] = version
     began = time.monotonic()
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the service, Redis and the farm are stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     say(f"veille bench, {report.started}: {report.machine['nproc']} cores ({report.machine['cpu']}), "
         f"{report.machine['memory_gb']} GB, Python {report.machine['python']}")
     root = Path(tempfile.mkdtemp(prefix="veille-bench-"))
