@@ -119,16 +119,19 @@ def _print_block(item: Extracted) -> None:
     sys.stdout.flush()
 
 
-@app.command()
+EXTRACT_HELP = (
+    "Print the main text and metadata of pages, as the workers extract them; exit 1 if any input failed.\n\n"
+    "URLs are fetched concurrently through the workers' guarded client (VEILLE_ALLOW_PRIVATE_ADDRESSES=1 "
+    "for local ones); files may be HTML in any encoding."
+)
+
+
+@app.command(help=EXTRACT_HELP)
 def extract(
     sources: Annotated[list[str], typer.Argument(metavar="FILE_OR_URL...", help="HTML files or http(s) URLs.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Print the main text and metadata of pages, as the workers extract them; exit 1 if any input failed.
-
-    URLs are fetched concurrently through the same guarded client as the workers (private
-    addresses refused unless VEILLE_ALLOW_PRIVATE_ADDRESSES=1); files may be HTML in any encoding.
-    """
+    """Print pages' main text and metadata as the workers extract them; exit 1 if any input failed."""
     try:
         settings = get_settings()
     except SettingsError as exc:

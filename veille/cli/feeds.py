@@ -56,7 +56,14 @@ def print_candidates(found: Discovery) -> None:
 HOW = {"link": "declared by the page", "path": "at a common feed path"}
 
 
-@feeds_app.command("add")
+ADD_HELP = (
+    "Add a feed, fetch it once and print the result; prints the feed's id.\n\n"
+    "URL may be a site's page: the feed it declares (link rel=alternate) is added, else the first of "
+    "/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss that is a feed."
+)
+
+
+@feeds_app.command("add", help=ADD_HELP)
 def feeds_add(
     url: str,
     every: Annotated[str | None, typer.Option("--every", help="Fixed interval, e.g. 10s, 5m, 1h.")] = None,
@@ -68,12 +75,7 @@ def feeds_add(
         bool, typer.Option("--dry-run", help="List the feeds found at URL (URL, entries, title); add nothing.")
     ] = False,
 ) -> None:
-    """Add a feed, fetch it once and print the result; prints the feed's id.
-
-    URL may be a site's page: the feeds it declares (<link rel=alternate>) are found, or else
-    the common paths (/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss) are tried, and
-    the first feed found is added.
-    """
+    """Add a feed (or the feed a site's page leads to), fetch it once and print the result and its id."""
     ctx = context()
     interval = duration_option(every, "--every")
     if feed_text not in ("auto", "always", "never"):
