@@ -189,7 +189,15 @@ class WebhookReceiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def alerts(self) -> list[Arrival]:
-        return [a for a in list(self.arrivals) if a.body.get("event") == "alert"]
+        """One arrival per alert: a summary (``"event": "digest"``, sent when a burst piles up) counts
+        for each alert it carries."""
+        out = []
+        for arrival in list(self.arrivals):
+            if arrival.body.get("event") == "alert":
+                out.append(arrival)
+            elif arrival.body.get("event") == "digest":
+                out.extend(Arrival(arrival.at, item) for item in arrival.body.get("alerts") or [])
+        return out
 
     def close(self) -> None:
         self.server.shutdown()
