@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import methodcaller
 from urllib.parse import urlsplit
 
 import ahocorasick
@@ -268,18 +269,22 @@ class Matcher:
         return self._term_ids[term]
 
     def _build(self) -> ahocorasick.Automaton | None:
-        keys: dict[str, dict[tuple[int, str | None], None]] = {}
+        keys: dict[str, list[tuple[int, str | None]]] = {}  # folded key -> (term id, cased form if exact)
         for term_id, term in enumerate(self._terms):
             for lower, cased in spellings(term.phrase):
-                keys.setdefault(lower, {})[(term_id, cased if term.exact else None)] = None
+                ref = (term_id, cased if term.exact else None)
+                refs = keys.get(lower)
+                if refs is None:
+                    keys[lower] = [ref]
+                elif ref not in refs:
+                    refs.append(ref)
         if not keys:
             return None
         automaton = ahocorasick.Automaton()
         # pyahocorasick looks for a node's next letter in the order the letters were first added:
         # adding the keys in the order of an alphabet sorted by frequency makes the lookups short.
-        for key in sorted(keys, key=lambda key: key.translate(_BY_FREQUENCY)):
-            refs = tuple(keys[key])
-            automaton.add_word(key, (len(key), is_word_char(key[0]), is_word_char(key[-1]), refs))
+        for key in sorted(keys, key=methodcaller("translate", _BY_FREQUENCY)):
+            automaton.add_word(key, (len(key), is_word_char(key[0]), is_word_char(key[-1]), tuple(keys[key])))
         automaton.make_automaton()
         return automaton
 

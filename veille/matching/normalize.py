@@ -280,6 +280,7 @@ def spellings(term: str) -> list[tuple[str, str]]:
 def _umlaut_sites(lower: str, origin: Sequence[str]) -> list[tuple[int, str]]:
     """Where a spelling may change: (i, "add") inserts an e after lower[i], (i, "drop") removes it."""
     sites: list[tuple[int, str]] = []
+    lengths: list[int] | None = None  # of the word around each letter, worked out when first needed
     for i, char in enumerate(lower):
         if char not in "aou":
             continue
@@ -295,7 +296,7 @@ def _umlaut_sites(lower: str, origin: Sequence[str]) -> list[tuple[int, str]]:
             final_s = rest[:1] == "s" and not rest[1:].isalpha()
             if rest[:1].isalpha() and not final_s and not (char == "o" and rest[:1] in "iu"):
                 sites.append((i + 1, "drop"))
-        elif after[:1] in _CONSONANTS and _word_length(lower, i) >= 4:
+        elif after[:1] in _CONSONANTS and (lengths := lengths or _word_lengths(lower))[i] >= 4:
             final_s = after[:1] == "s" and not after[1:].isalpha()
             if not final_s:
                 sites.append((i, "add"))
@@ -305,13 +306,18 @@ def _umlaut_sites(lower: str, origin: Sequence[str]) -> list[tuple[int, str]]:
 _CONSONANTS = frozenset("bcdfghjklmnpqrstvwxz")
 
 
-def _word_length(text: str, i: int) -> int:
-    start, end = i, i
-    while start > 0 and text[start - 1].isalpha():
-        start -= 1
-    while end < len(text) and text[end].isalpha():
-        end += 1
-    return end - start
+def _word_lengths(text: str) -> list[int]:
+    """For each character of `text`, the length of the run of letters it is in (0 for the others)."""
+    lengths = [0] * len(text)
+    start = None
+    for i, char in enumerate(text + " "):
+        if char.isalpha() and i < len(text):
+            if start is None:
+                start = i
+        elif start is not None:
+            lengths[start:i] = [i - start] * (i - start)
+            start = None
+    return lengths
 
 
 def _respell(lower: str, cased: str, sites: list[tuple[int, str]]) -> tuple[str, str]:
