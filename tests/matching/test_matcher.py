@@ -389,3 +389,20 @@ def test_finds_names_in_spanish_italian_and_portuguese(name: str, text: str, hig
 )
 def test_words_that_look_like_names_in_other_languages_do_not_alert(spec: EntitySpec, text: str) -> None:
     assert report(spec, text).matches == ()
+
+
+def test_building_leaves_the_garbage_collector_as_it_was() -> None:
+    import gc
+
+    assert gc.isenabled()
+    Matcher([EntitySpec(1, "Kyutai")])
+    assert gc.isenabled()
+    with pytest.raises(QuerySyntaxError):
+        Matcher([EntitySpec(1, "K", query="(Kyutai")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Matcher([EntitySpec(1, "Kyutai")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -9,8 +9,10 @@ entities; only the entities one of whose terms was found are then looked at.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import methodcaller
 from urllib.parse import urlsplit
@@ -119,6 +121,19 @@ class _Entity:
     by_query: bool
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: building creates some 100,000 tuples and strings that hold no
+    cycles, and the collections their allocations would trigger cost a fifth of the build."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Matcher:
     """Matches articles against a fixed list of entities; build once, reuse for many articles."""
 
@@ -128,9 +143,10 @@ class Matcher:
         self._mentioned_by: list[list[int]] = []
         self._entities: list[_Entity] = []
         self._tests: list[_Test | None] = []  # each entity's tree, compiled when first needed
-        for spec in entities:
-            self._add(spec)
-        self._automaton = self._build()
+        with _no_cyclic_gc():
+            for spec in entities:
+                self._add(spec)
+            self._automaton = self._build()
 
     def match(self, *, title: str, text: str, url: str | None = None) -> MatchReport:
         """The entities the article alerts for, and those it mentions but that are ruled out."""
