@@ -358,3 +358,15 @@ def test_backfill_respects_the_window_and_routing(watch_db: HTTPFixture, veille_
     assert veille("poll").exit_code == 0
     assert alerted(watch, "/slack-ops") == {title(KYUTAI_FEATURE)}
     assert alerted(watch, "/slack") == set()
+
+
+def test_backfill_without_a_channel_logs_the_alerts(web: HTTPFixture, caplog: pytest.LogCaptureFixture) -> None:
+    serve(web)
+    assert veille("feeds", "add", web.url("/rss.xml")).exit_code == 0
+    stored(web)
+    caplog.set_level("INFO", logger="veille.preview")
+    result = veille("track", "add", "Kyutai", "--min-mentions", "2", "--backfill", "7d")
+    assert "1 of 6 stored articles matched; 0 new alerts for no channel (alerts go to the log)" in result.stdout
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")] == [
+        f"ALERT Kyutai: {title(KYUTAI_FEATURE)} <{web.url(KYUTAI_FEATURE)}>"
+    ]

@@ -118,8 +118,13 @@ def _store(s: Session, entity_id: int, article_id: int, hit: Hit) -> int:
         .on_conflict_do_nothing()
     )
     story_id = assign_story(s, article)
+    targets = _targets(s, entity_id)
+    if not targets:  # no channel: the alert goes to the log, as for new articles
+        name = s.get_one(Entity, entity_id).name
+        log.info("ALERT %s: %s <%s>", name, article.title, _url(article), extra={"article_id": article_id})
+        return 0
     created = 0
-    for channel in _targets(s, entity_id):
+    for channel in targets:
         waits = is_digest(channel)  # digest channels: queued for the next digest, like new articles
         inserted = s.execute(
             _insert(s, Alert)
