@@ -531,7 +531,8 @@ def _service_phases(
 
 def matcher_phase(options: Options, report: Report) -> None:
     done = subprocess.run([sys.executable, "-m", "veille.matching.bench", str(options.entities)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "VEILLE_EVAL_DATA": str(options.data)})
     figures: dict[str, Any] = {"output": done.stdout.strip()}
     for line in done.stdout.splitlines():
         key, _, value = line.partition(":")
