@@ -591,6 +591,7 @@ def print_summary(report: Report) -> None:
 
 
 def run(options: Options) -> Report:
+    options.data = options.data.resolve()
     if not (options.data / "extraction-benchmark" / "html").is_dir():
         raise SystemExit(f"bench: no extraction-benchmark/html in {options.data}: pass --data (make bench "
                          f"BENCH_DATA=...) pointing at the shared data folder")
