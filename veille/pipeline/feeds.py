@@ -132,7 +132,9 @@ def defer_hosts(s: Session, waits: dict[str, float], *, now: datetime | None = N
             continue
         until = now + timedelta(seconds=min(seconds, MAX_BACKOFF))
         candidates = s.execute(
-            select(Feed.id, Feed.url).where(Feed.enabled.is_(True), Feed.url.contains(host), Feed.next_poll_at < until)
+            select(Feed.id, Feed.url).where(
+                Feed.enabled.is_(True), Feed.url.contains(host, autoescape=True), Feed.next_poll_at < until
+            )
         ).all()
         ids = [feed_id for feed_id, url in candidates if http.host_of(url) == host]
         if ids:
