@@ -17,17 +17,15 @@ BATCH = 20
 def dispatch() -> None:
     """Claim due feeds and enqueue their polls; re-enqueue work a crash interrupted or a retry awaits."""
     from tasks.alerts import deliver
-    from tasks.pages import fetch_page, match_article
+    from tasks.pages import fetch_later, match_later
 
     ctx = context()
     feed_ids = pipeline.claim_due_feeds(ctx)
     for start in range(0, len(feed_ids), BATCH):
         poll_feeds.delay(feed_ids[start : start + BATCH])
     backlog = pipeline.claim_backlog(ctx)
-    for article_id in backlog.fetch:
-        fetch_page.delay(article_id)
-    for article_id in backlog.match:
-        match_article.delay(article_id)
+    fetch_later(backlog.fetch)
+    match_later(backlog.match)
     for alert_id in backlog.deliver:
         deliver.delay(alert_id)
     if feed_ids or backlog.fetch or backlog.match or backlog.deliver:
@@ -38,10 +36,8 @@ def dispatch() -> None:
 @app.task(acks_late=True)
 def poll_feeds(feed_ids: list[int]) -> None:
     """Poll a batch of feeds concurrently; enqueue page fetches and matches for new articles."""
-    from tasks.pages import fetch_page, match_article
+    from tasks.pages import fetch_later, match_later
 
-    for result in pipeline.poll_feeds(context(), feed_ids):
-        for article_id in result.new_articles:
-            fetch_page.delay(article_id)
-        for article_id in result.ready_articles:
-            match_article.delay(article_id)
+    results = pipeline.poll_feeds(context(), feed_ids)
+    fetch_later([a for r in results for a in r.new_articles])
+    match_later([a for r in results for a in r.ready_articles])
