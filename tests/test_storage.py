@@ -142,3 +142,22 @@ def test_interrupted_work_is_found_again_once_stale(ctx: pipeline.Context, web: 
     assert pipeline.claim_backlog(ctx).deliver == []  # handed out once per stale period
     web.routes["/slack"] = Route(b"ok", "text/plain")
     assert pipeline.deliver_alert(ctx, alert_id).status == "sent"
+
+
+def test_fast_schema_check_agrees_with_alembic() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from veille.storage.db import MIGRATIONS, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_an_up_to_date_database_is_not_migrated_again(ctx: pipeline.Context) -> None:
+    from veille.storage.db import head_revision
+
+    assert ctx.db.current_revision() == head_revision()
+    ctx.db.upgrade()  # the fast path: nothing to do, nothing broken
+    assert ctx.db.current_revision() == head_revision()

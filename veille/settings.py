@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     max_page_bytes: int = 5 * 1024 * 1024
     max_feed_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
-    fetch_concurrency: int = 16
+    fetch_concurrency: int = 64
     per_host_concurrency: int = 2
     feed_text_min_chars: int = 1500
     delivery_max_attempts: int = 20

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,25 @@ RETRY_SECONDS = 60.0
 def rowcount(result: Any) -> int:
     """Rows an UPDATE or DELETE touched (``Session.execute`` is typed as returning a plain Result)."""
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']?([\w]+|None)["\']?', re.M)
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration, read from the files without importing Alembic (it has one head)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision", "None"))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise DatabaseError(f"migrations: expected one head revision, found {sorted(heads)}")
+    return heads.pop()
 
 
 class DatabaseError(RuntimeError):
@@ -107,10 +127,12 @@ class Database:
 
         Two processes starting at once (a CLI command and the service, two workers) never both migrate:
         PostgreSQL takes an advisory lock, SQLite a lock file next to the database."""
+        self.ping()
+        if self.current_revision() == head_revision():
+            return  # the usual case: every command checks, and loading Alembic costs more than the command
         from alembic import command
         from alembic.config import Config
 
-        self.ping()
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["engine"] = self.engine
@@ -136,6 +158,13 @@ class Database:
                     connection.rollback()
                     connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                     connection.commit()
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            return None  # an empty database: no version table yet
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
