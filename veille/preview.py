@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from veille.matching import EntitySpec, Hit, Matcher, Veto
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
-from veille.pipeline.match import entity_spec
-from veille.storage.models import Alert, Article, Channel, Entity, Match, utcnow
+from veille.pipeline.match import entity_spec, store_match
+from veille.storage.models import Alert, Article, Channel, Entity, utcnow
 from veille.stories import assign_story
 
 log = logging.getLogger(__name__)
@@ -102,21 +102,7 @@ def _store(s: Session, entity_id: int, article_id: int, hit: Hit) -> int:
     if article is None:  # removed since it was read
         return 0
     now = utcnow()
-    s.execute(
-        _insert(s, Match)
-        .values(
-            article_id=article_id,
-            entity_id=entity_id,
-            term=hit.term,
-            snippet=hit.snippet,
-            hl_start=hit.highlight[0],
-            hl_end=hit.highlight[1],
-            count=hit.count,
-            in_title=hit.in_title,
-            matched_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
+    store_match(s, article_id, entity_id, hit, now)
     story_id = assign_story(s, article)
     targets = _targets(s, entity_id)
     if not targets:  # no channel: the alert goes to the log, as for new articles

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from veille.matching import EntitySpec, Matcher, MatchReport
+from veille.matching import EntitySpec, Hit, Matcher, MatchReport
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
 from veille.storage.db import rowcount
@@ -66,6 +67,25 @@ def match_articles(ctx: Context, article_ids: Sequence[int]) -> list[int]:
     return created
 
 
+def store_match(s: Session, article_id: int, entity_id: int, hit: Hit, now: datetime) -> None:
+    """One match row per (article, entity); a second call for the same pair changes nothing."""
+    s.execute(
+        _insert(s, Match)
+        .values(
+            article_id=article_id,
+            entity_id=entity_id,
+            term=hit.term,
+            snippet=hit.snippet,
+            hl_start=hit.highlight[0],
+            hl_end=hit.highlight[1],
+            count=hit.count,
+            in_title=hit.in_title,
+            matched_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
 def _match_one(s: Session, article_id: int) -> list[int]:
     article = s.get(Article, article_id)
     if article is None or article.state != "fetched":
@@ -76,21 +96,7 @@ def _match_one(s: Session, article_id: int) -> list[int]:
     )
     now = utcnow()
     for hit in report.matches:
-        s.execute(
-            _insert(s, Match)
-            .values(
-                article_id=article_id,
-                entity_id=hit.entity_id,
-                term=hit.term,
-                snippet=hit.snippet,
-                hl_start=hit.highlight[0],
-                hl_end=hit.highlight[1],
-                count=hit.count,
-                in_title=hit.in_title,
-                matched_at=now,
-            )
-            .on_conflict_do_nothing()
-        )
+        store_match(s, article_id, hit.entity_id, hit, now)
     claimed = rowcount(s.execute(
         update(Article).where(Article.id == article_id, Article.state == "fetched")
         .values(state="matched", matched_at=now, state_at=now)
