@@ -6,12 +6,14 @@ from veille.storage.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
-if connection is None:  # `alembic` run by hand: build an engine from the ini's URL
-    from veille.storage.db import make_engine
+if connection is None:
+    # `alembic upgrade` run by hand: go through veille's own upgrade, which on SQLite turns foreign keys off
+    # while a batch migration copies a table (with them on, dropping the old copy would delete every row
+    # pointing at it) and takes the migration lock
+    from veille.storage.db import Database
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    connection = engine.connect()
-
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-with context.begin_transaction():
-    context.run_migrations()
+    Database(config.get_main_option("sqlalchemy.url") or "").upgrade()
+else:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
