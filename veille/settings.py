@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     feed_failing_after: int = 10         # consecutive failures before one "feed failing" notice to admin channels
     stale_after: float = 45.0
     log_level: str = "INFO"
-    worker_concurrency: int = 4
+    worker_concurrency: int = 2
     public_url: str | None = None
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
