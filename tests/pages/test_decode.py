@@ -69,3 +69,13 @@ def test_detection_without_any_declaration() -> None:
 def test_undecodable_bytes_never_raise() -> None:
     assert isinstance(decode_html(b"\xff\xfe\xfa" * 10, "text/html; charset=utf-8"), str)
     assert decode_html(b"") == ""
+
+
+def test_utf8_bytes_under_a_latin1_meta_are_read_as_utf8() -> None:
+    """A template declaring ISO-8859-1 around UTF-8 text: the accents must survive, or names never match."""
+    page = '<html><head><meta charset="iso-8859-1"></head><body><p>Hervé Jégou, d’Iliad</p></body></html>'
+    assert "Hervé Jégou, d’Iliad" in decode_html(page.encode("utf-8"))
+    # real Latin-1 bytes under the same declaration still decode as Latin-1 (windows-1252)
+    assert "Hervé Jégou, d’Iliad" in decode_html(page.encode("cp1252"))
+    # the server's header is never overruled
+    assert "HervÃ©" in decode_html(page.encode("utf-8"), "text/html; charset=iso-8859-1")

@@ -123,11 +123,26 @@ def _decode(content: bytes, encoding: str) -> str:
 
 def decode_html(content: bytes, content_type: str | None = None) -> str:
     """The text of an HTML page, from its bytes and (optionally) its Content-Type header."""
-    encoding = (
-        lookup_encoding(http_charset(content_type))
-        or bom_encoding(content)
-        or meta_charset(content)
-        or detect_encoding(content)
-        or "utf-8"
-    )
+    encoding = lookup_encoding(http_charset(content_type)) or bom_encoding(content)
+    if encoding is None:
+        encoding = meta_charset(content)
+        if encoding in _SINGLE_BYTE_WESTERN and _is_utf8(content):
+            # a template that says Latin-1 around UTF-8 bytes: "Hervé" would read "HervÃ©" and never match.
+            # Bytes that decode as UTF-8 with multi-byte sequences are UTF-8 (the odds that real Latin-1 text
+            # does are negligible); only the <meta> guess is overruled, never the server's header
+            encoding = "utf-8"
+    encoding = encoding or detect_encoding(content) or "utf-8"
     return _decode(content, encoding)
+
+
+_SINGLE_BYTE_WESTERN = {"cp1252", "iso8859-15"}
+
+
+def _is_utf8(content: bytes) -> bool:
+    if content.isascii():
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
