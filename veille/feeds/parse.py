@@ -114,6 +114,16 @@ def _content(entry: Mapping[str, Any]) -> str:
     return best
 
 
+def _limit_notes(entries: int, cut: int) -> list[str]:
+    """What the entry limits left out, for the feed's record."""
+    notes = []
+    if entries > MAX_ENTRIES:
+        notes.append(f"parser: the feed has {entries} entries, only the first {MAX_ENTRIES} were read")
+    if cut:
+        notes.append(f"parser: {cut} entr{'y' if cut == 1 else 'ies'} cut to {MAX_ENTRY_CHARS} characters")
+    return notes
+
+
 def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
     """Parse ``content`` (RSS, Atom, RDF or JSON Feed); raise FeedParseError when nothing usable is found."""
     if _JSON_START.match(content):
@@ -160,10 +170,7 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
                 author=_text(raw.get("author"), 500).strip() or None,
             )
         )
-    if len(parsed.entries) > MAX_ENTRIES:
-        notes.append(f"parser: the feed has {len(parsed.entries)} entries, only the first {MAX_ENTRIES} were read")
-    if cut:
-        notes.append(f"parser: {cut} entr{'y' if cut == 1 else 'ies'} cut to {MAX_ENTRY_CHARS} characters")
+    notes.extend(_limit_notes(len(parsed.entries), cut))
     _log_notes(notes, url)
     hub = next((link.get("href") for link in feed.get("links", []) if link.get("rel") == "hub"), None)
     ttl_text = str(feed.get("ttl") or "").strip()
@@ -262,10 +269,7 @@ def parse_json_feed(content: bytes, *, url: str) -> ParsedFeed:
                 author=_json_author(item) or _json_author(document),
             )
         )
-    if len(items) > MAX_ENTRIES:
-        notes.append(f"parser: the feed has {len(items)} entries, only the first {MAX_ENTRIES} were read")
-    if cut:
-        notes.append(f"parser: {cut} entr{'y' if cut == 1 else 'ies'} cut to {MAX_ENTRY_CHARS} characters")
+    notes.extend(_limit_notes(len(items), cut))
     _log_notes(notes, url)
     hubs = document.get("hubs")
     hub = next((_string(h.get("url")) for h in hubs if isinstance(h, dict) and h.get("url")), None) \
