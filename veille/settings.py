@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     stale_after: float = 45.0
     log_level: str = "INFO"
     worker_concurrency: int = 2
+    poll_processes: int = 0  # processes `veille poll` extracts pages in: 0 = one per core, 1 = none
     public_url: str | None = None
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",

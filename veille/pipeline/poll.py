@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from veille.pages.fetch import extraction_processes
 from veille.pipeline.context import Context
 from veille.pipeline.delivery import DeliveryResult, deliver_alerts
 from veille.pipeline.feeds import FeedResult, poll_feeds
@@ -53,7 +55,8 @@ def poll_once(ctx: Context) -> PollSummary:
     summary.feeds = _in_batches(feed_ids, 200, lambda ids: poll_feeds(ctx, ids))
     backlog = claim_backlog(ctx, stale=False)
     to_fetch = sorted({a for r in summary.feeds for a in r.new_articles} | set(backlog.fetch))
-    fetched = _in_batches(to_fetch, 200, lambda ids: fetch_pages(ctx, ids))
+    with extraction_processes(ctx.settings.poll_processes or None) if to_fetch else nullcontext():
+        fetched = _in_batches(to_fetch, 200, lambda ids: fetch_pages(ctx, ids))
     summary.pages = len(to_fetch)
     to_match = sorted(set(fetched) | {a for r in summary.feeds for a in r.ready_articles} | set(backlog.match))
     new_alerts = match_articles(ctx, to_match)
