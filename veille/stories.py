@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from array import array
+from collections import OrderedDict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,16 +59,50 @@ def _hash64(data: bytes) -> int:
 
 
 def shingles(text: str) -> set[int]:
-    """64-bit hashes of the text's word 4-shingles (case-folded words; punctuation ignored)."""
-    tokens = words(text)
-    return {_hash64(" ".join(tokens[i : i + SHINGLE]).encode()) for i in range(len(tokens) - SHINGLE + 1)}
+    """64-bit hashes of the text's word 4-shingles (case-folded words; punctuation ignored): the BLAKE2b
+    digest of the shingle's words joined by single spaces, UTF-8 encoded."""
+    tokens = [word.encode() for word in words(text)]
+    blake2b, from_bytes, space = hashlib.blake2b, int.from_bytes, b" "
+    return {
+        from_bytes(blake2b(space.join(tokens[i : i + SHINGLE]), digest_size=8).digest(), "big")
+        for i in range(len(tokens) - SHINGLE + 1)
+    }
 
 
-def similarity(a: set[int], b: set[int]) -> float:
-    """Jaccard similarity: shared shingles over all shingles."""
+# Each matched article is a candidate for the copies matched after it: its shingles are kept for the latest
+# articles seen by this process (as compact arrays, about 12 KB for a 1,500-word text), keyed by the text
+# itself, so a text that changed, or an id reused after a rollback, is never mistaken for another.
+CACHE_ARTICLES = 512
+_cache: OrderedDict[tuple[int, int, int], array[int]] = OrderedDict()
+
+
+def _cache_key(article_id: int, text: str) -> tuple[int, int, int]:
+    return article_id, len(text), hash(text)
+
+
+def _remember(key: tuple[int, int, int], hashes: set[int]) -> None:
+    _cache[key] = array("Q", hashes)
+    if len(_cache) > CACHE_ARTICLES:
+        _cache.popitem(last=False)
+
+
+def _shingles_of(article_id: int, text: str) -> Collection[int]:
+    key = _cache_key(article_id, text)
+    known = _cache.get(key)
+    if known is not None:
+        _cache.move_to_end(key)
+        return known
+    hashes = shingles(text)
+    _remember(key, hashes)
+    return hashes
+
+
+def similarity(a: set[int], b: Collection[int]) -> float:
+    """Jaccard similarity: shared shingles over all shingles (``b``: distinct values, a set or an array)."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a.intersection(b))
+    return shared / (len(a) + len(b) - shared)
 
 
 def signature(hashes: Iterable[int]) -> list[int]:
@@ -109,6 +145,7 @@ def assign_story(s: Session, article: Article) -> int:
     if article.story_id is not None:
         return article.story_id
     own = shingles(article.text or "")
+    _remember(_cache_key(article.id, article.text or ""), own)
     if len(own) < MIN_SHINGLES:
         return _new_story(s, article)
     keys = sorted(set(band_keys(signature(own))))
@@ -125,9 +162,9 @@ def assign_story(s: Session, article: Article) -> int:
         .limit(MAX_CANDIDATES)
     ).all()
     best: tuple[float, int] | None = None
+    texts = dict(s.execute(select(Article.id, Article.text).where(Article.id.in_([c[0] for c in candidates]))).all())
     for candidate_id, story_id, _shared in candidates:
-        other = s.scalar(select(Article.text).where(Article.id == candidate_id))
-        score = similarity(own, shingles(other or ""))
+        score = similarity(own, _shingles_of(candidate_id, texts.get(candidate_id) or ""))
         if score >= SIMILARITY and (best is None or (score, -story_id) > (best[0], -best[1])):
             best = (score, story_id)
     story_id = best[1] if best is not None else _new_story(s, article)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -61,10 +62,27 @@ def match_articles(ctx: Context, article_ids: Sequence[int]) -> list[int]:
     """Match the articles against every tracked entity; store matches and one outbox row per (story, channel).
     Returns the ids of alerts created now that are to be sent now (not those waiting for a digest, nor a
     story's later copies, whose alert already exists)."""
+    if not article_ids:
+        return []
+    # the entities and channels once per batch: with 10,000 entities, loading them is most of an article's cost
+    setup = ctx.db.run(_setup)
     created: list[int] = []
     for article_id in article_ids:
-        created.extend(ctx.db.run(_match_one, article_id))
+        created.extend(ctx.db.run(_match_one, article_id, setup))
     return created
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    matcher: Matcher
+    entities: dict[int, Entity]
+    channels: list[Channel]
+
+
+def _setup(s: Session) -> _Setup:
+    matcher, entities = load_matcher(s)
+    channels = list(s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)))
+    return _Setup(matcher, entities, channels)
 
 
 def store_match(s: Session, article_id: int, entity_id: int, hit: Hit, now: datetime) -> None:
@@ -86,11 +104,11 @@ def store_match(s: Session, article_id: int, entity_id: int, hit: Hit, now: date
     )
 
 
-def _match_one(s: Session, article_id: int) -> list[int]:
+def _match_one(s: Session, article_id: int, setup: _Setup) -> list[int]:
     article = s.get(Article, article_id)
     if article is None or article.state != "fetched":
         return []
-    matcher, entities = load_matcher(s)
+    matcher, entities = setup.matcher, setup.entities
     report = match_text(
         matcher, title=article.title or "", text=article.text or "", url=article.canonical_url or article.url
     )
@@ -105,8 +123,7 @@ def _match_one(s: Session, article_id: int) -> list[int]:
         return []
     # one story per group of near-duplicates; its first alert per channel is the only one (unique index)
     story_id = assign_story(s, article)
-    channels = s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)).all()
-    targets = route_channels(channels, [entities[h.entity_id] for h in report.matches if h.entity_id in entities])
+    targets = route_channels(setup.channels, [entities[h.entity_id] for h in report.matches if h.entity_id in entities])
     if not targets:
         names = ", ".join(entities[h.entity_id].name for h in report.matches)
         log.info("ALERT %s: %s <%s>", names, article.title, article.canonical_url or article.url,
