@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from veille.storage.models import Article, Feed, Story, StoryBand
@@ -169,8 +169,9 @@ def assign_story(s: Session, article: Article) -> int:
             best = (score, story_id)
     story_id = best[1] if best is not None else _new_story(s, article)
     article.story_id = story_id
-    s.add_all(StoryBand(band=key, article_id=article.id, story_id=story_id, at=at) for key in keys)
-    s.flush()
+    # one executemany of plain rows: the ORM's unit of work costs more than the 20 INSERTs themselves
+    s.execute(insert(StoryBand), [{"band": key, "article_id": article.id, "story_id": story_id, "at": at}
+                                  for key in keys])
     return story_id
 
 
