@@ -1,4 +1,4 @@
-"""Where pages are extracted: one thread per process, or a pool of processes lent by `veille poll`."""
+"""Where pages are extracted: in the calling process, or in a pool of processes lent by `veille poll`."""
 
 from __future__ import annotations
 
@@ -16,39 +16,49 @@ def _pid(_: object = None) -> int:
     return os.getpid()
 
 
-def test_one_thread_per_process_by_default() -> None:
-    executor = fetch.extraction_executor()
-    assert executor is fetch.extraction_executor()  # the same thread every time: no GIL thrash
-    assert executor.submit(_pid).result() == os.getpid()
+def test_extraction_stays_in_the_process_by_default() -> None:
+    assert fetch.extraction_executor() is None
 
 
 def test_poll_lends_a_pool_of_processes_then_takes_it_back() -> None:
     with fetch.extraction_processes(2) as count:
-        assert count == 2
-        pids = {fetch.extraction_executor().submit(_pid).result() for _ in range(20)}
+        pool = fetch.extraction_executor()
+        assert count == 2 and pool is not None
+        pids = {pool.submit(_pid).result() for _ in range(20)}
         assert os.getpid() not in pids
-        article = fetch.extraction_executor().submit(extract_article, PAGE, url="https://example.org/a").result()
+        article = pool.submit(extract_article, PAGE, url="https://example.org/a").result()
         assert "laboratoire parisien" in article.text
-    assert fetch.extraction_executor().submit(_pid).result() == os.getpid()
+    assert fetch.extraction_executor() is None
 
 
 def test_one_process_asked_means_no_pool() -> None:
     with fetch.extraction_processes(1) as count:
         assert count == 0
-        assert fetch.extraction_executor().submit(_pid).result() == os.getpid()
+        assert fetch.extraction_executor() is None
 
 
-def _in_daemon(queue: multiprocessing.Queue[tuple[int, int]]) -> None:
+def _in_daemon(queue: multiprocessing.Queue[tuple[int, bool]]) -> None:
     with fetch.extraction_processes(2) as count:  # a Celery prefork child is daemonic: it can't have children
-        queue.put((count, fetch.extraction_executor().submit(_pid).result()))
+        queue.put((count, fetch.extraction_executor() is None))
 
 
-def test_a_daemonic_worker_process_extracts_on_its_own_thread() -> None:
-    fetch.extraction_executor().submit(_pid).result()  # the parent's thread exists before the fork
-    queue: multiprocessing.Queue[tuple[int, int]] = multiprocessing.get_context("fork").Queue()
+def test_a_daemonic_worker_process_extracts_in_itself() -> None:
+    queue: multiprocessing.Queue[tuple[int, bool]] = multiprocessing.get_context("fork").Queue()
     child = multiprocessing.get_context("fork").Process(target=_in_daemon, args=(queue,), daemon=True)
     child.start()
-    count, pid = queue.get(timeout=30)
+    count, no_pool = queue.get(timeout=30)
     child.join(30)
-    assert count == 0
-    assert pid == child.pid  # a fresh thread in the child, not the parent's (which a fork does not copy)
+    assert (count, no_pool) == (0, True)
+
+
+def _child_sees_pool(queue: multiprocessing.Queue[bool]) -> None:
+    queue.put(fetch.extraction_executor() is None)
+
+
+def test_a_process_forked_while_a_pool_is_lent_does_not_inherit_it() -> None:
+    with fetch.extraction_processes(2):
+        queue: multiprocessing.Queue[bool] = multiprocessing.get_context("fork").Queue()
+        child = multiprocessing.get_context("fork").Process(target=_child_sees_pool, args=(queue,))
+        child.start()
+        assert queue.get(timeout=30) is True
+        child.join(30)

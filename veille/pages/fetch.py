@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,31 +31,26 @@ _UNKNOWN_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
 
 
-# Extraction is CPU work (lxml and trafilatura, tens of milliseconds a page). Run on many threads of one
-# process it thrashes the GIL: measured on the bench farm's pages, 18 ms of CPU a page on one thread,
-# 31 ms on two and 41 ms on six, for less throughput than one thread. So each process extracts on one
-# thread of its own, beside its event loop (a Celery worker process: the worker processes use the cores),
-# and `veille poll` lends it a pool of processes, one per core (:func:`extraction_processes`).
-_thread: ThreadPoolExecutor | None = None
+# Extraction is CPU work (lxml and trafilatura, about 18 ms a page). Run on threads beside the event loop it
+# thrashes the GIL: measured on the bench farm's pages, 18 ms of CPU a page on one thread, 31 ms on two and
+# 41 ms on six, for less throughput than one thread. So a process extracts on its event loop's own thread
+# (a Celery worker: the worker processes use the cores; responses still arriving wait in the socket
+# buffers meanwhile), unless `veille poll` lends it a pool of processes, one per core
+# (:func:`extraction_processes`).
 _pool: Executor | None = None
 
 
-def _forget_executors() -> None:  # a forked child has none of its parent's threads
-    global _thread, _pool
-    _thread = _pool = None
+def _forget_pool() -> None:  # a forked child has none of its parent's threads or pipes
+    global _pool
+    _pool = None
 
 
-os.register_at_fork(after_in_child=_forget_executors)
+os.register_at_fork(after_in_child=_forget_pool)
 
 
-def extraction_executor() -> Executor:
-    """Where this process extracts pages: the pool lent by :func:`extraction_processes`, else one thread."""
-    global _thread
-    if _pool is not None:
-        return _pool
-    if _thread is None:
-        _thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veille-extract")
-    return _thread
+def extraction_executor() -> Executor | None:
+    """The pool lent by :func:`extraction_processes`, or None: extract on the calling thread."""
+    return _pool
 
 
 def _warm(_: int) -> int:
@@ -67,7 +62,7 @@ def extraction_processes(processes: int | None = None) -> Iterator[int]:
     """Extract pages in ``processes`` worker processes (default: one per core) while the block runs; yields
     how many. Start it when no other thread runs (the workers are forked, which shares the parent's loaded
     modules and costs milliseconds). Where processes cannot be made (a daemonic Celery worker process), or
-    one would not help, extraction stays on this process's thread."""
+    one would not help, extraction stays in this process."""
     global _pool
     count = processes if processes is not None else (os.cpu_count() or 1)
     if count < 2 or _pool is not None or multiprocessing.current_process().daemon:
@@ -79,7 +74,7 @@ def extraction_processes(processes: int | None = None) -> Iterator[int]:
     try:
         list(pool.map(_warm, range(count)))  # start every worker now, before this process starts threads
     except Exception:  # no processes here (a sandbox, a limit): extract on this process's thread
-        log.warning("extraction processes could not start; extracting on one thread", exc_info=True)
+        log.warning("extraction processes could not start; extracting in this process", exc_info=True)
         pool.shutdown(cancel_futures=True)
         yield 0
         return
@@ -143,7 +138,8 @@ async def _fetch_and_extract(client: httpx.AsyncClient, url: str, *, max_bytes: 
         reason = f"empty body (HTTP {response.status})"
     if reason is not None:
         return FetchedPage(url=response.url, article=None, skipped=reason)
-    # Extraction is CPU work (tens of milliseconds): keep the event loop free for other fetches.
+    # Extraction is CPU work (tens of milliseconds): in the pool when `veille poll` lent one, else right here.
     work = partial(extract_article, response.content, url=response.url, content_type=content_type)
-    article = await asyncio.get_running_loop().run_in_executor(extraction_executor(), work)
+    pool = extraction_executor()
+    article = work() if pool is None else await asyncio.get_running_loop().run_in_executor(pool, work)
     return FetchedPage(url=response.url, article=article)
