@@ -177,6 +177,9 @@ def veille_env(workdir: Path, interval: float, **extra: str) -> dict[str, str]:
         "VEILLE_CONTACT_URL": "https://veille.test/bench",
         "VEILLE_LOG_LEVEL": "WARNING",
         "VEILLE_POLL_INTERVAL": f"{interval:g}s",
+        # every feed polled every `interval`: adaptive intervals pinned to it
+        "VEILLE_MIN_POLL_INTERVAL": f"{interval:g}s",
+        "VEILLE_MAX_POLL_INTERVAL": f"{interval:g}s",
         **extra,
     })
     return env

@@ -10,18 +10,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from veille import http
 from veille.feeds.parse import FeedEntry, FeedParseError, parse_feed
-from veille.feeds.schedule import MAX_BACKOFF, next_poll
+from veille.feeds.schedule import MAX_BACKOFF, WINDOW, Publishing, adaptive_interval, next_poll
 from veille.health import FeedNotice, recovered_notice, report_feed_health
 from veille.pages.extract import html_to_text
 from veille.pages.urls import normalize_url, url_key
 from veille.pipeline.context import Context, _insert, run_async
 from veille.storage.db import rowcount
-from veille.storage.models import Article, Entry, Feed, utcnow
+from veille.storage.models import Article, Entry, Feed, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,49 @@ def _succeeded(feed: Feed, now: datetime, status: str, note: str | None = None) 
     return notice
 
 
+def _adapt_interval(
+    s: Session, ctx: Context, feed: Feed, now: datetime, response: http.Response, *, ttl_minutes: int | None,
+    unchanged: bool,
+) -> None:
+    """After a successful poll of a feed without ``--every``: its interval learned from how often it publishes
+    and from the server's TTL, Cache-Control and Expires (:func:`adaptive_interval`), its next poll one
+    interval away. A fixed interval never changes."""
+    if feed.interval_fixed:
+        return
+    settings = ctx.settings
+    feed.interval = round(adaptive_interval(
+        now=now,
+        previous=feed.interval,
+        publishing=_publishing(s, feed.id, now),
+        default=settings.poll_interval,
+        minimum=settings.min_poll_interval,
+        maximum=settings.max_poll_interval,
+        ttl=ttl_minutes * 60.0 if ttl_minutes else None,
+        headers=response.headers,
+        unchanged=unchanged,
+    ), 1)
+    feed.next_poll_at = next_poll(now, feed.interval)
+
+
+def _publishing(s: Session, feed_id: int, now: datetime) -> Publishing | None:
+    """What the feed published in the last week, from its stored entries (one query on the feed's entries): an
+    item counts at its publication date, or when veille first saw it when it has no date or a date later than
+    that. None when the feed has no entry at all (nothing is known of its rhythm yet)."""
+    since = now - timedelta(seconds=WINDOW)
+    at = type_coerce(
+        case((Article.published_at <= Entry.seen_at, Article.published_at), else_=Entry.seen_at), UTCDateTime()
+    )
+    items, oldest = s.execute(
+        select(func.count(), func.min(at))
+        .select_from(Entry)
+        .join(Article, Article.id == Entry.article_id)
+        .where(Entry.feed_id == feed_id, Entry.seen_at >= since, at >= since, at <= now)
+    ).one()
+    if not items and s.scalar(select(Entry.id).where(Entry.feed_id == feed_id).limit(1)) is None:
+        return None
+    return Publishing(items=int(items or 0), oldest=oldest)
+
+
 def _record_feed_error(ctx: Context, feed_id: int, message: str, retry_after: float | None = None) -> FeedResult:
     def work(s: Session) -> FeedResult:
         feed = s.get(Feed, feed_id)
@@ -191,6 +234,7 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         return FeedResult(feed_id=feed_id, status="error", error=feed.last_error)
     if response.status == 304:
         notice = _succeeded(feed, now, "not modified")
+        _adapt_interval(s, ctx, feed, now, response, ttl_minutes=None, unchanged=True)
         return FeedResult(feed_id=feed_id, status="not modified", notice=notice)
     try:
         parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
@@ -209,6 +253,7 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         if stored is not None:
             article_id, has_text = stored
             (ready if has_text else new).append(article_id)
+    _adapt_interval(s, ctx, feed, now, response, ttl_minutes=parsed.ttl, unchanged=False)
     return FeedResult(
         feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries),
         notice=notice,
