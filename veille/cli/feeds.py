@@ -132,6 +132,21 @@ def feeds_add(
     err.print(f"added feed {feed_id}: {feed_url} (every {every_text}); {result}", markup=False)
 
 
+def rough_duration(seconds: float) -> str:
+    """A learned interval, rounded for reading: 45s, 12m, 2.5h, 1d."""
+    for unit, size, limit in (("s", 1, 90), ("m", 60, 90 * 60), ("h", 3600, 36 * 3600)):
+        if seconds < limit:
+            return f"{round(seconds / size, 0 if unit == 'm' else 1):g}{unit}"
+    return f"{round(seconds / 86400, 1):g}d"
+
+
+def every(feed: Feed) -> str:
+    """The feed's interval and how it is chosen: "5m (fixed)" by --every, "12m (adaptive)" learned."""
+    if feed.interval_fixed:
+        return f"{format_duration(feed.interval)} (fixed)"
+    return f"{rough_duration(feed.interval)} (adaptive)"
+
+
 def feed_row(feed: Feed) -> dict[str, Any]:
     return {
         "id": feed.id,
@@ -141,6 +156,8 @@ def feed_row(feed: Feed) -> dict[str, Any]:
         "enabled": feed.enabled,
         "interval": feed.interval,
         "interval_fixed": feed.interval_fixed,
+        "interval_mode": "fixed" if feed.interval_fixed else "adaptive",
+        "every": every(feed),
         "last_poll": iso(feed.last_poll_at),
         "last_status": feed.last_status,
         "error": feed.last_error,
@@ -160,7 +177,7 @@ def feeds_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         return
     table = Table("id", "url", "title", "every", "last poll", "status")
     for f in feeds:
-        table.add_row(str(f.id), f.url, f.title or "", format_duration(f.interval), ago(f.last_poll_at),
+        table.add_row(str(f.id), f.url, f.title or "", every(f), ago(f.last_poll_at),
                       f.last_status or "-")
     out.print(table)
 
