@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -21,6 +21,8 @@ from veille.storage.db import rowcount
 from veille.storage.models import Article, utcnow
 
 log = logging.getLogger(__name__)
+
+Page = FetchedPage | http.FetchError
 
 # pages
 
@@ -49,35 +51,46 @@ def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> list[tuple[int,
     return ctx.db.run(work)
 
 
-async def _fetch_pages(ctx: Context, targets: Sequence[tuple[int, str]]) -> list[FetchedPage | http.FetchError]:
+async def _fetch_pages(
+    ctx: Context, targets: Sequence[tuple[int, str]], store: Callable[[int, str, Page], None]
+) -> None:
     settings = ctx.settings
     limiter = http.HostLimiter(settings.per_host_concurrency, settings.fetch_concurrency)
     async with http.make_client(settings) as client:
 
-        async def one(url: str) -> FetchedPage | http.FetchError:
+        async def one(article_id: int, url: str) -> None:
+            page: Page
             try:
                 async with limiter.slot(url):
-                    return await fetch_page(client, url, max_bytes=settings.max_page_bytes)
+                    page = await fetch_page(client, url, max_bytes=settings.max_page_bytes)
             except http.FetchError as exc:
-                return exc
+                page = exc
+            store(article_id, url, page)  # at once: no page waits in memory for the slowest of its batch
 
-        return await asyncio.gather(*(one(url) for _, url in targets))
+        await asyncio.gather(*(one(article_id, url) for article_id, url in targets))
 
 
-def fetch_pages(ctx: Context, article_ids: Sequence[int]) -> list[int]:
-    """Fetch and extract the articles' pages concurrently; returns the ids ready for matching."""
+def fetch_pages(ctx: Context, article_ids: Sequence[int], *, then: Callable[[int], None] | None = None) -> list[int]:
+    """Fetch and extract the articles' pages concurrently, storing each as it arrives; returns the ids ready
+    for matching, in the order they became ready. ``then(article_id)`` is called for each as soon as it is
+    stored (`veille poll` matches them while the next pages are still being fetched and extracted)."""
     targets = _claim_articles(ctx, article_ids)
-    if not targets:
-        return []
-    pages: list[FetchedPage | http.FetchError] = run_async(_fetch_pages(ctx, targets))
-    ready = []
-    for (article_id, url), page in zip(targets, pages, strict=True):
+    ready: list[int] = []
+
+    def store(article_id: int, url: str, page: Page) -> None:
         try:
-            if ctx.db.run(_store_page, article_id, page):
-                ready.append(article_id)
+            stored = ctx.db.run(_store_page, article_id, page)
         except Exception:
             log.exception("storing page failed", extra={"article_id": article_id, "entry_url": url})
             ctx.db.run(_page_failed, article_id, "store: internal error", final=False)
+            return
+        if stored:
+            ready.append(article_id)
+            if then is not None:
+                then(article_id)
+
+    if targets:
+        run_async(_fetch_pages(ctx, targets, store))
     return ready
 
 
@@ -100,7 +113,7 @@ def _page_failed(s: Session, article_id: int, error: str, *, final: bool) -> boo
     return False
 
 
-def _store_page(s: Session, article_id: int, page: FetchedPage | http.FetchError) -> bool:
+def _store_page(s: Session, article_id: int, page: Page) -> bool:
     article = s.get(Article, article_id)
     if article is None or article.state != "fetching":
         return False

@@ -24,6 +24,7 @@ from veille.storage.models import Alert, Feed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MATCH_GROUP = 25
 
 # veille poll
 
@@ -55,12 +56,29 @@ def poll_once(ctx: Context) -> PollSummary:
     summary.feeds = _in_batches(feed_ids, 200, lambda ids: poll_feeds(ctx, ids))
     backlog = claim_backlog(ctx, stale=False)
     to_fetch = sorted({a for r in summary.feeds for a in r.new_articles} | set(backlog.fetch))
+    # Pages are matched in small groups as they are stored, while the next ones are fetched and extracted
+    # (in a pool of processes, one per core): the stages overlap instead of waiting for each other.
+    new_alerts: list[int] = []
+    matched: set[int] = set()
+    waiting: list[int] = []
+
+    def match_waiting() -> None:
+        new_alerts.extend(match_articles(ctx, waiting))
+        matched.update(waiting)
+        waiting.clear()
+
+    def page_ready(article_id: int) -> None:
+        waiting.append(article_id)
+        if len(waiting) >= MATCH_GROUP:
+            match_waiting()
+
     with extraction_processes(ctx.settings.poll_processes or None) if to_fetch else nullcontext():
-        fetched = _in_batches(to_fetch, 200, lambda ids: fetch_pages(ctx, ids))
+        fetch_pages(ctx, to_fetch, then=page_ready)
+    match_waiting()
     summary.pages = len(to_fetch)
-    to_match = sorted(set(fetched) | {a for r in summary.feeds for a in r.ready_articles} | set(backlog.match))
-    new_alerts = match_articles(ctx, to_match)
-    summary.articles_matched = len(to_match)
+    rest = sorted(({a for r in summary.feeds for a in r.ready_articles} | set(backlog.match)) - matched)
+    new_alerts.extend(match_articles(ctx, rest))
+    summary.articles_matched = len(matched) + len(rest)
     summary.alerts = deliver_alerts(ctx, sorted(set(new_alerts) | set(backlog.deliver)))
     from veille.digests import send_due_digests  # here: veille.digests imports this package
 
