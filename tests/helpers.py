@@ -22,9 +22,10 @@ class Result:
 
 def veille(*args: str) -> Result:
     """Run `veille ARGS...` in this process (settings come from the environment the test set)."""
-    from veille.cli import app
+    from veille.cli import app, load_commands
     from veille.settings import get_settings
 
+    load_commands()
     get_settings.cache_clear()
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return Result(result.exit_code, result.stdout, result.stderr)

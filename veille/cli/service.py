@@ -1,4 +1,6 @@
-"""`veille init`, `poll`, `run`, `matches`, `status`."""
+"""`veille init`, `poll`, `run`, `matches`, `status`.
+
+What only one command needs is imported inside it: `veille poll` on unchanged feeds is mostly start-up."""
 
 from __future__ import annotations
 
@@ -8,20 +10,13 @@ from importlib import resources
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from veille import pipeline
 from veille.cli.app import app
-from veille.cli.channels import channel_row
 from veille.cli.common import ago, context, duration_option, err, iso, out, print_json
-from veille.cli.feeds import feed_row
-from veille.cli.track import new_entity
-from veille.feeds.opml import parse_opml
-from veille.matching import fold_term
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
-from veille.stories import story_fields
 
 STARTER_OPML = "starter-feeds.opml"
 STARTER_WATCHLIST = "starter-watchlist.json"
@@ -32,6 +27,9 @@ def init(
     starter: Annotated[bool, typer.Option("--starter", help="Load the starter feeds and watchlist if empty.")] = False,
 ) -> None:
     """Create or upgrade the database; with --starter, seed an empty one with the starter lists."""
+    from veille.cli.track import new_entity
+    from veille.feeds.opml import parse_opml
+
     ctx = context()
     if not starter:
         out.print("database is up to date")
@@ -106,6 +104,11 @@ def matches(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Matched articles, newest first."""
+    from rich.table import Table
+
+    from veille.matching import fold_term
+    from veille.stories import story_fields
+
     ctx = context()
     window = duration_option(since, "--since")
 
@@ -155,6 +158,11 @@ def status(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a feed or channel is failing.")] = False,
 ) -> None:
     """Feeds, channels and alerts at a glance."""
+    from rich.table import Table
+
+    from veille.cli.channels import channel_row
+    from veille.cli.feeds import feed_row
+
     ctx = context()
 
     def load(s: Session) -> dict[str, Any]:

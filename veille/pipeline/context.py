@@ -8,8 +8,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from veille.settings import Settings
@@ -39,5 +37,9 @@ def run_async(coro: Any) -> Any:
 def _insert(session: Session, model: type[Any]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         return pg_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
     return sqlite_insert(model)

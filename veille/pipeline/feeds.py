@@ -9,19 +9,24 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, or_, select, type_coerce, update
+from sqlalchemy import bindparam, case, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from veille import http
-from veille.feeds.parse import FeedEntry, FeedParseError, parse_feed
 from veille.feeds.schedule import MAX_BACKOFF, WINDOW, Publishing, adaptive_interval, next_poll
 from veille.health import FeedNotice, recovered_notice, report_feed_health
-from veille.pages.extract import html_to_text
 from veille.pages.urls import normalize_url, url_key
 from veille.pipeline.context import Context, _insert, run_async
 from veille.storage.db import rowcount
 from veille.storage.models import Article, Entry, Feed, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from veille.feeds.parse import FeedEntry
+
+# feedparser and lxml are imported when a feed has changed (parse_feed, html_to_text): polls that get 304
+# pay nothing for them.
 
 log = logging.getLogger(__name__)
 
@@ -190,21 +195,28 @@ def _adapt_interval(
     feed.next_poll_at = next_poll(now, feed.interval)
 
 
+# The publishing-rate query, built once: building and caching a statement costs five times its run
+# (1.4 ms against 0.28 ms a feed), and it runs after every successful poll.
+_item_time = type_coerce(
+    case((Article.published_at <= Entry.seen_at, Article.published_at), else_=Entry.seen_at), UTCDateTime()
+)
+_PUBLISHED = (
+    select(func.count(), func.min(_item_time))
+    .select_from(Entry)
+    .join(Article, Article.id == Entry.article_id)
+    .where(Entry.feed_id == bindparam("feed_id"), Entry.seen_at >= bindparam("since", type_=UTCDateTime()),
+           _item_time >= bindparam("since", type_=UTCDateTime()), _item_time <= bindparam("now", type_=UTCDateTime()))
+)
+_ANY_ENTRY = select(Entry.id).where(Entry.feed_id == bindparam("feed_id")).limit(1)
+
+
 def _publishing(s: Session, feed_id: int, now: datetime) -> Publishing | None:
     """What the feed published in the last week, from its stored entries (one query on the feed's entries): an
     item counts at its publication date, or when veille first saw it when it has no date or a date later than
     that. None when the feed has no entry at all (nothing is known of its rhythm yet)."""
     since = now - timedelta(seconds=WINDOW)
-    at = type_coerce(
-        case((Article.published_at <= Entry.seen_at, Article.published_at), else_=Entry.seen_at), UTCDateTime()
-    )
-    items, oldest = s.execute(
-        select(func.count(), func.min(at))
-        .select_from(Entry)
-        .join(Article, Article.id == Entry.article_id)
-        .where(Entry.feed_id == feed_id, Entry.seen_at >= since, at >= since, at <= now)
-    ).one()
-    if not items and s.scalar(select(Entry.id).where(Entry.feed_id == feed_id).limit(1)) is None:
+    items, oldest = s.execute(_PUBLISHED, {"feed_id": feed_id, "since": since, "now": now}).one()
+    if not items and s.scalar(_ANY_ENTRY, {"feed_id": feed_id}) is None:
         return None
     return Publishing(items=int(items or 0), oldest=oldest)
 
@@ -236,6 +248,8 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         notice = _succeeded(feed, now, "not modified")
         _adapt_interval(s, ctx, feed, now, response, ttl_minutes=None, unchanged=True)
         return FeedResult(feed_id=feed_id, status="not modified", notice=notice)
+    from veille.feeds.parse import FeedParseError, parse_feed
+
     try:
         parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
     except FeedParseError as exc:
@@ -264,6 +278,12 @@ def _header(response: http.Response, name: str, limit: int) -> str | None:
     """A validator header worth keeping (a hostile server may send a huge one: then it is dropped)."""
     value = response.headers.get(name)
     return value if value and len(value) <= limit else None
+
+
+def html_to_text(fragment: str) -> str:
+    from veille.pages.text import html_to_text as to_text
+
+    return to_text(fragment)
 
 
 def _feed_text(ctx: Context, feed: Feed, entry: FeedEntry) -> str | None:

@@ -6,21 +6,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from veille.pages.fetch import extraction_processes
 from veille.pipeline.context import Context
-from veille.pipeline.delivery import DeliveryResult, deliver_alerts
 from veille.pipeline.feeds import FeedResult, poll_feeds
-from veille.pipeline.match import match_articles
-from veille.pipeline.pages import fetch_pages
 from veille.pipeline.recovery import claim_backlog
 from veille.storage.models import Alert, Feed
+
+if TYPE_CHECKING:
+    from veille.pipeline.delivery import DeliveryResult
+
+# The later stages are imported when there is something for them to do: a poll of unchanged feeds is mostly
+# start-up, and extraction, matching and the alert transports each take a tenth of a second to import.
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +64,10 @@ def poll_once(ctx: Context) -> PollSummary:
     waiting: list[int] = []
 
     def match_waiting() -> None:
+        if not waiting:
+            return
+        from veille.pipeline.match import match_articles
+
         new_alerts.extend(match_articles(ctx, waiting))
         matched.update(waiting)
         waiting.clear()
@@ -72,14 +77,23 @@ def poll_once(ctx: Context) -> PollSummary:
         if len(waiting) >= MATCH_GROUP:
             match_waiting()
 
-    with extraction_processes(ctx.settings.poll_processes or None) if to_fetch else nullcontext():
-        fetch_pages(ctx, to_fetch, then=page_ready)
+    if to_fetch:
+        from veille.pages.fetch import extraction_processes
+        from veille.pipeline.pages import fetch_pages
+
+        with extraction_processes(ctx.settings.poll_processes or None):
+            fetch_pages(ctx, to_fetch, then=page_ready)
     match_waiting()
     summary.pages = len(to_fetch)
     rest = sorted(({a for r in summary.feeds for a in r.ready_articles} | set(backlog.match)) - matched)
-    new_alerts.extend(match_articles(ctx, rest))
-    summary.articles_matched = len(matched) + len(rest)
-    summary.alerts = deliver_alerts(ctx, sorted(set(new_alerts) | set(backlog.deliver)))
+    waiting.extend(rest)
+    match_waiting()
+    summary.articles_matched = len(matched)
+    to_deliver = sorted(set(new_alerts) | set(backlog.deliver))
+    if to_deliver:
+        from veille.pipeline.delivery import deliver_alerts
+
+        summary.alerts = deliver_alerts(ctx, to_deliver)
     from veille.digests import send_due_digests  # here: veille.digests imports this package
 
     send_due_digests(ctx)
