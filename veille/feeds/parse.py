@@ -59,9 +59,11 @@ class ParsedFeed:
     site_url: str | None
     entries: tuple[FeedEntry, ...]
     ttl: int | None             # minutes, RSS <ttl>
-    hub: str | None             # WebSub hub, if the feed names one
+    hub: str | None             # WebSub hub, if the feed names one (the first of ``hubs``)
     warning: str | None         # feedparser's bozo message for a feed that parsed anyway
     notes: tuple[str, ...] = ()  # limits applied and declarations refused, for the feed's record
+    hubs: tuple[str, ...] = ()   # every WebSub hub named: the HTTP Link header's, else the document's
+    topic: str | None = None     # the feed's self URL (WebSub topic): the Link header's, else the document's
 
 
 # An entity declaration and what follows its name: a quoted value, or SYSTEM/PUBLIC for an external one.
@@ -127,7 +129,7 @@ def _limit_notes(entries: int, cut: int) -> list[str]:
 def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
     """Parse ``content`` (RSS, Atom, RDF or JSON Feed); raise FeedParseError when nothing usable is found."""
     if _JSON_START.match(content):
-        return parse_json_feed(content, url=url)
+        return parse_json_feed(content, url=url, headers=headers)
     wanted = ("content-type", "content-location", "content-language")
     response_headers = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in wanted}
     try:
@@ -172,7 +174,11 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
         )
     notes.extend(_limit_notes(len(parsed.entries), cut))
     _log_notes(notes, url)
-    hub = next((link.get("href") for link in feed.get("links", []) if link.get("rel") == "hub"), None)
+    hubs, topic = websub_links(
+        headers, url,
+        hubs=[str(link.get("href") or "") for link in feed.get("links", []) if link.get("rel") == "hub"],
+        topic=next((str(link.get("href") or "") for link in feed.get("links", []) if link.get("rel") == "self"), None),
+    )
     ttl_text = str(feed.get("ttl") or "").strip()
     bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None
     return ParsedFeed(
@@ -180,10 +186,61 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
         site_url=_text(feed.get("link"), 2048).strip() or None,
         entries=tuple(entries),
         ttl=int(ttl_text) if ttl_text.isdigit() else None,
-        hub=hub,
+        hub=hubs[0] if hubs else None,
         warning=str(bozo) if bozo else None,
         notes=tuple(notes),
+        hubs=hubs,
+        topic=topic,
     )
+
+
+# --------------------------------------------------------------------------- WebSub discovery (W3C WebSub 4)
+
+# One link of an HTTP Link header (RFC 8288): <target> then ;-separated parameters, up to the next link.
+_LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,"=]+(?:=\s*(?:"[^"]*"|[^;,"]*))?)*)')
+_REL = re.compile(r'(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|([^;\s]*))', re.IGNORECASE)
+MAX_HUBS = 5
+
+
+def link_header(value: str) -> list[tuple[str, set[str]]]:
+    """The (target, rel values) of each link in an HTTP Link header; malformed parts are skipped."""
+    links = []
+    for match in _LINK.finditer(value or ""):
+        rel = _REL.search(match.group(2))
+        rels = set((rel.group(1) or rel.group(2) or "").lower().split()) if rel else set()
+        links.append((match.group(1).strip(), rels))
+    return links
+
+
+def _absolute(url: str, href: str) -> str | None:
+    """An http(s) URL for ``href`` read at ``url``, or None (hubs and topics must be absolute web URLs)."""
+    href = href.strip()
+    if not href or len(href) > 2048:
+        return None
+    try:
+        absolute = urljoin(url, href)
+    except ValueError:
+        return None
+    return absolute if absolute.lower().startswith(("http://", "https://")) else None
+
+
+def websub_links(headers: Mapping[str, str] | None, url: str, *, hubs: list[str],
+                 topic: str | None) -> tuple[tuple[str, ...], str | None]:
+    """The feed's WebSub hubs and topic (self URL). The HTTP ``Link`` header wins over the document's links,
+    as the spec says; ``hubs`` and ``topic`` are the document's."""
+    header = next((v for k, v in (headers or {}).items() if k.lower() == "link"), "")
+    links = link_header(header)
+    header_hubs = [target for target, rels in links if "hub" in rels]
+    header_topic = next((target for target, rels in links if "self" in rels), None)
+    chosen: list[str] = []
+    for href in header_hubs or hubs:
+        absolute = _absolute(url, href)
+        if absolute and absolute not in chosen:
+            chosen.append(absolute)
+    self_url = _absolute(url, header_topic) if header_topic else None
+    if self_url is None and topic:
+        self_url = _absolute(url, topic)
+    return tuple(chosen[:MAX_HUBS]), self_url
 
 
 def _log_notes(notes: list[str], url: str) -> None:
@@ -227,7 +284,7 @@ def _json_date(value: Any) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def parse_json_feed(content: bytes, *, url: str) -> ParsedFeed:
+def parse_json_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
     """Parse a JSON Feed (versions 1 and 1.1); FeedParseError for JSON that is not one."""
     try:
         document = json.loads(content)
@@ -271,15 +328,20 @@ def parse_json_feed(content: bytes, *, url: str) -> ParsedFeed:
         )
     notes.extend(_limit_notes(len(items), cut))
     _log_notes(notes, url)
-    hubs = document.get("hubs")
-    hub = next((_string(h.get("url")) for h in hubs if isinstance(h, dict) and h.get("url")), None) \
-        if isinstance(hubs, list) else None
+    listed = document.get("hubs")
+    listed = listed if isinstance(listed, list) else []
+    hubs, topic = websub_links(
+        headers, url, hubs=[_string(h.get("url"), 2048) for h in listed if isinstance(h, dict)],
+        topic=_string(document.get("feed_url"), 2048) or None,
+    )
     return ParsedFeed(
         title=html.unescape(_string(document.get("title"), 1000)).strip() or None,
         site_url=_string(document.get("home_page_url"), 2048).strip() or None,
         entries=tuple(entries),
         ttl=None,
-        hub=hub,
+        hub=hubs[0] if hubs else None,
         warning=None,
         notes=tuple(notes),
+        hubs=hubs,
+        topic=topic,
     )

@@ -254,3 +254,31 @@ class Attempt(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
     duration: Mapped[float | None] = mapped_column(Float)
+
+
+class WebSubSubscription(Base):
+    """A WebSub subscription of one feed to the hub it names. ``state``: pending (to request, or requested and
+    awaiting the hub's verification), active (verified, until ``expires_at``), denied (the hub refused),
+    failed (requests keep failing; retried with backoff), unsubscribing (the feed stopped naming a hub).
+    ``feed_id`` is NULL once the feed is removed: the dispatcher then unsubscribes and deletes the row.
+    ``next_attempt_at`` is when the dispatcher next sends a request (a subscription, a renewal before expiry,
+    a retry, an unsubscription)."""
+
+    __tablename__ = "websub_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"), unique=True)
+    hub: Mapped[str] = mapped_column(String(2048))
+    topic: Mapped[str] = mapped_column(String(2048))
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # in the callback URL: unguessable
+    secret: Mapped[str] = mapped_column(String(128))             # hub.secret, the HMAC key of pushes
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # requests that failed in a row
+    last_error: Mapped[str | None] = mapped_column(Text)
+    pushes: Mapped[int] = mapped_column(Integer, default=0)
+    last_push_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
