@@ -110,8 +110,13 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids))).all())
     requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
     responses, deferred = run_async(_fetch_feeds(ctx, requests))
+    stored = _store_unchanged(ctx, [(request.feed_id, response) for request, response in zip(
+        requests, responses, strict=True) if isinstance(response, http.Response) and response.status == 304])
     results = []
     for request, response in zip(requests, responses, strict=True):
+        if request.feed_id in stored:
+            results.append(stored[request.feed_id])
+            continue
         try:
             results.append(ctx.db.run(_store_feed, ctx, request.feed_id, response))
         except Exception as exc:  # a broken feed is a recorded error, never a crashed worker
@@ -126,6 +131,23 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     except Exception:  # a notice that can't go out must not undo the poll
         log.exception("feed health notices failed")
     return results
+
+
+def _store_unchanged(ctx: Context, answers: list[tuple[int, http.Response]]) -> dict[int, FeedResult]:
+    """Record the feeds that answered 304 in one transaction (most polls are these); empty if that fails, and
+    each is then stored on its own like any other answer."""
+    if not answers:
+        return {}
+
+    def work(s: Session) -> dict[int, FeedResult]:
+        s.scalars(select(Feed).where(Feed.id.in_([feed_id for feed_id, _ in answers]))).all()  # one query
+        return {feed_id: _store_feed(s, ctx, feed_id, response) for feed_id, response in answers}
+
+    try:
+        return ctx.db.run(work)
+    except Exception:
+        log.exception("storing unchanged feeds together failed; storing them one by one")
+        return {}
 
 
 def defer_hosts(s: Session, waits: dict[str, float], *, now: datetime | None = None) -> int:
