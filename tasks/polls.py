@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from tasks.common import context
-from veille import pipeline
+from veille import pipeline, websub
 from worker.application import app
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ def dispatch() -> None:
     match_later(backlog.match)
     for alert_id in backlog.deliver:
         deliver.delay(alert_id)
+    subscriptions = websub.claim_due(ctx)  # WebSub requests due (none when VEILLE_PUBLIC_URL is unset)
+    if subscriptions:
+        websub_requests.delay(subscriptions)
     if feed_ids or backlog.fetch or backlog.match or backlog.deliver:
         log.info("dispatched %d feeds, resumed %d fetches, %d matches, %d deliveries", len(feed_ids),
                  len(backlog.fetch), len(backlog.match), len(backlog.deliver))
@@ -41,3 +44,9 @@ def poll_feeds(feed_ids: list[int]) -> None:
     results = pipeline.poll_feeds(context(), feed_ids)
     fetch_later([a for r in results for a in r.new_articles])
     match_later([a for r in results for a in r.ready_articles])
+
+
+@app.task(acks_late=True, time_limit=120, soft_time_limit=100)
+def websub_requests(subscription_ids: list[int]) -> None:
+    """Send claimed WebSub requests to their hubs: subscribe, renew before the lease ends, unsubscribe."""
+    websub.send_requests(context(), subscription_ids)

@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     worker_concurrency: int = 2
     poll_processes: int = 0  # processes `veille poll` extracts pages in: 0 = one per core, 1 = none
-    public_url: str | None = None
+    public_url: str | None = None  # where the hubs reach this service (WebSub callbacks); unset: no WebSub
+    listen: str = "0.0.0.0:8080"   # address the WebSub callback server binds
+    websub_lease: float = 864000.0  # lease asked of WebSub hubs (10 days); renewed before it ends
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
                      "stale_after", "delivery_first_retry", "delivery_retry_for", mode="before")
@@ -92,6 +94,41 @@ class Settings(BaseSettings):
         if isinstance(value, str | int | float):
             return parse_duration(value)
         raise ValueError(f"not a duration: {value!r}")
+
+    @field_validator("websub_lease", mode="before")
+    @classmethod
+    def _lease(cls, value: object) -> float:
+        if isinstance(value, str | int | float):
+            seconds = parse_duration(value)
+            if seconds < 60:
+                raise ValueError("VEILLE_WEBSUB_LEASE: at least 60s")
+            return seconds
+        raise ValueError(f"not a duration: {value!r}")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value, re.IGNORECASE):
+            raise ValueError(f"VEILLE_PUBLIC_URL: {value!r} is not an http(s) URL without query or fragment "
+                             f"(e.g. https://veille.example.org)")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _, port = value.strip().rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"VEILLE_LISTEN: {value!r} is not HOST:PORT (e.g. 0.0.0.0:8080)")
+        return f"{host or '0.0.0.0'}:{port}"
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        """VEILLE_LISTEN as (host, port); an IPv6 host may be written in brackets."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("allowed_networks")
     @classmethod

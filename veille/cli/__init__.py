@@ -16,7 +16,8 @@ __all__ = ["COMMANDS", "MODULES", "app", "load_commands", "main"]
 # Which module registers each top-level command or group. `veille poll` on unchanged feeds is mostly
 # start-up, so a command imports its own module only; help, completion and unknown names import them all.
 COMMANDS = {
-    "init": "service", "poll": "service", "run": "service", "matches": "service", "status": "service",
+    "init": "service", "poll": "service", "run": "service", "serve": "service", "matches": "service",
+    "status": "service",
     "feeds": "feeds", "track": "track", "channels": "channels",
     "explain": "explain", "extract": "extract", "export": "backup", "import": "backup",
 }

@@ -5,6 +5,10 @@ What only one command needs is imported inside it: `veille poll` on unchanged fe
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
@@ -15,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from veille import pipeline
 from veille.cli.app import app
-from veille.cli.common import ago, context, duration_option, err, iso, out, print_json
+from veille.cli.common import ago, context, duration_option, err, fail, iso, out, print_json
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
 
 STARTER_OPML = "starter-feeds.opml"
@@ -77,9 +81,37 @@ def poll() -> None:
 def run(
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Worker processes.")] = None,
     no_beat: Annotated[bool, typer.Option("--no-beat", help="Worker only (beat runs elsewhere).")] = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="No WebSub callback server (it runs elsewhere).")]
+    = False,
 ) -> None:
-    """The background service: a Celery worker with its beat."""
+    """The background service: a Celery worker with its beat (and the WebSub callback server when
+    VEILLE_PUBLIC_URL is set)."""
     ctx = context()
+    callbacks = None if no_serve or not ctx.settings.public_url else _start_callback_server()
+    try:
+        _run_worker(ctx, concurrency, no_beat)
+    finally:
+        if callbacks is not None:
+            _stop(callbacks)
+
+
+def _start_callback_server() -> subprocess.Popen[bytes]:
+    """`veille serve` as a child process (its own memory; a crash of one does not take the other down); it
+    stops by itself when this process goes away, even killed."""
+    return subprocess.Popen([sys.executable, "-m", "veille", "serve", "--parent", str(os.getpid())])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _run_worker(ctx: pipeline.Context, concurrency: int | None, no_beat: bool) -> None:
     from worker import app as celery_app  # Celery is only imported by the command that runs it
 
     data_dir = ctx.settings.data_dir
@@ -95,6 +127,30 @@ def run(
     if not no_beat:
         argv += ["--beat", f"--schedule={(data_dir / 'celerybeat-schedule').resolve()}"]
     celery_app.worker_main(argv)
+
+
+@app.command()
+def serve(
+    parent: Annotated[int, typer.Option("--parent", hidden=True, help="Stop when this process is gone.")] = 0,
+) -> None:
+    """The WebSub callback server alone, on VEILLE_LISTEN (`veille run` starts one itself when
+    VEILLE_PUBLIC_URL is set): hubs verify subscriptions and push new items there."""
+    ctx = context()
+    from veille.websub.server import serve as serve_callbacks
+
+    if not ctx.settings.public_url:
+        err.print("warning: VEILLE_PUBLIC_URL is not set: no hub is asked to call this server")
+
+    def enqueue(new: Sequence[int], ready: Sequence[int]) -> None:
+        from tasks.pages import fetch_later, match_later  # Celery, only once a push brings something new
+
+        fetch_later(new)
+        match_later(ready)
+
+    try:
+        serve_callbacks(ctx, enqueue, parent_pid=parent or None)
+    except OSError as exc:
+        raise fail(f"cannot listen on {ctx.settings.listen} (VEILLE_LISTEN): {exc.strerror or exc}") from exc
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, case, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from veille import http
+from veille import http, websub
 from veille.feeds.schedule import MAX_BACKOFF, WINDOW, Publishing, adaptive_interval, next_poll
 from veille.health import FeedNotice, recovered_notice, report_feed_health
 from veille.pages.urls import normalize_url, url_key
@@ -281,6 +281,7 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
     feed.last_modified = _header(response, "Last-Modified", 256)
     feed.title = feed.title or (parsed.title or "")[:1024] or None
     feed.site_url = feed.site_url or (parsed.site_url or "")[:2048] or None
+    websub.note_hub(s, ctx.settings, feed, parsed)  # WebSub: a hub named by the feed gets a subscription
     notice = _succeeded(feed, now, "ok", "; ".join(parsed.notes) or None)
     new: list[int] = []
     ready: list[int] = []
