@@ -17,7 +17,6 @@ from veille.pages.extract import html_to_text
 from veille.pages.fetch import FetchedPage, fetch_page
 from veille.pages.urls import url_key
 from veille.pipeline.context import MAX_PAGE_ATTEMPTS, Context, run_async
-from veille.storage.db import rowcount
 from veille.storage.models import Article, utcnow
 
 log = logging.getLogger(__name__)
@@ -28,25 +27,26 @@ Page = FetchedPage | http.FetchError
 
 
 def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> list[tuple[int, str]]:
-    """Claim articles that need a page fetch (new, or a fetch interrupted long ago)."""
+    """Claim articles that need a page fetch (new, or a fetch interrupted long ago): one conditional UPDATE for
+    the whole batch, RETURNING what it claimed (SQLite 3.35+ and PostgreSQL)."""
+    if not article_ids:
+        return []
     now = utcnow()
     stale = now - timedelta(seconds=ctx.settings.stale_after)
 
     def work(s: Session) -> list[tuple[int, str]]:
-        claimed = []
-        for article_id in article_ids:
-            rows = rowcount(s.execute(
-                update(Article)
-                .where(
-                    Article.id == article_id,
-                    or_(Article.state == "new", (Article.state == "fetching") & (Article.state_at < stale)),
-                )
-                .values(state="fetching", state_at=now, attempts=Article.attempts + 1)
-            ))
-            if rows == 1:
-                url = s.scalar(select(Article.url).where(Article.id == article_id))
-                claimed.append((article_id, url or ""))
-        return claimed
+        rows = s.execute(
+            update(Article)
+            .where(
+                Article.id.in_(list(article_ids)),
+                or_(Article.state == "new", (Article.state == "fetching") & (Article.state_at < stale)),
+            )
+            .values(state="fetching", state_at=now, attempts=Article.attempts + 1)
+            .returning(Article.id, Article.url)
+            .execution_options(synchronize_session=False)
+        ).all()
+        claimed = {article_id: url or "" for article_id, url in rows}
+        return [(article_id, claimed[article_id]) for article_id in dict.fromkeys(article_ids) if article_id in claimed]
 
     return ctx.db.run(work)
 
