@@ -161,3 +161,22 @@ def test_an_up_to_date_database_is_not_migrated_again(ctx: pipeline.Context) -> 
     assert ctx.db.current_revision() == head_revision()
     ctx.db.upgrade()  # the fast path: nothing to do, nothing broken
     assert ctx.db.current_revision() == head_revision()
+
+
+def test_a_poll_hands_on_its_new_articles_once(ctx: pipeline.Context, web: HTTPFixture) -> None:
+    """A new item's article goes straight to the page fetchers, on both databases (PostgreSQL's driver
+    gives no row count for an INSERT ... ON CONFLICT, so "new" must come from RETURNING)."""
+    from tests.helpers import rss
+
+    items = [{"title": f"Kyutai {i}", "link": f"https://news.example/a{i}", "guid": f"g{i}"} for i in range(3)]
+    web.routes["/feed"] = Route(rss(items), "application/rss+xml")
+    feed = Feed(url=web.url("/feed"), interval=300.0)
+    ctx.db.run(lambda s: (s.add(feed), s.flush()))
+    feed_id = feed.id
+    first = pipeline.poll_feeds(ctx, [feed_id])
+    assert len(first[0].new_articles) == 3
+    assert ctx.db.run(lambda s: s.scalar(select(func.count()).select_from(Article).where(Article.state == "new"))) == 3
+    later = {"title": "Kyutai 9", "link": "https://news.example/a9", "guid": "g9"}
+    web.routes["/feed"] = Route(rss([items[0], later]), "application/rss+xml")
+    second = pipeline.poll_feeds(ctx, [feed_id])
+    assert len(second[0].new_articles) == 1  # the item seen before is not new again

@@ -354,9 +354,11 @@ def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base
         )
         if not link:  # nothing to fetch: match on what the feed says
             values["text"] = full_text or html_to_text(entry.content or entry.summary)
-        result = s.execute(_insert(s, Article).values(**values).on_conflict_do_nothing())
-        article_id = s.scalar(select(Article.id).where(Article.url_key == key))
-        created = rowcount(result) > 0
+        # RETURNING says whether this INSERT made the row: psycopg reports no row count for it (-1), so a
+        # count would call every article on PostgreSQL old, and leave it to the stale-work recovery
+        inserted = s.scalar(_insert(s, Article).values(**values).on_conflict_do_nothing().returning(Article.id))
+        created = inserted is not None
+        article_id = inserted if created else s.scalar(select(Article.id).where(Article.url_key == key))
     s.execute(
         _insert(s, Entry).values(feed_id=feed.id, key=entry.key, article_id=article_id).on_conflict_do_nothing()
     )
