@@ -107,7 +107,7 @@ async def _fetch_feeds(
 def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     """Fetch the feeds concurrently (conditional GET) and store their new entries; hosts that answered 429 or
     503 with Retry-After have all their feeds put off until then; feed health notices go out."""
-    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids))).all())
+    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids)).order_by(Feed.id)).all())
     requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
     responses, deferred = run_async(_fetch_feeds(ctx, requests))
     stored = _store_unchanged(ctx, [(request.feed_id, response) for request, response in zip(

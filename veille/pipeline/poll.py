@@ -68,7 +68,9 @@ def poll_once(ctx: Context) -> PollSummary:
             return
         from veille.pipeline.match import match_articles
 
-        new_alerts.extend(match_articles(ctx, waiting))
+        # in id order (the order the feeds listed them), not the order the pages came back in: the first article
+        # of a story, which carries its alert, must not depend on which server answered faster
+        new_alerts.extend(match_articles(ctx, sorted(waiting)))
         matched.update(waiting)
         waiting.clear()
 
