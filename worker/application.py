@@ -31,7 +31,10 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     # kombu's SQLAlchemy transport hands these options to create_engine, so only Redis gets them
-    broker_transport_options={} if settings.embedded_broker else {"visibility_timeout": 3600},
+    # and the queues are taken in the order `veille run` lists them (alerts, polls, then pages) instead of in
+    # turn: an alert found waits for no page fetch, a poll due for no backlog of pages
+    broker_transport_options={} if settings.embedded_broker else {"visibility_timeout": 3600,
+                                                                  "queue_order_strategy": "priority"},
     worker_cancel_long_running_tasks_on_connection_loss=True,
     worker_hijack_root_logger=False,
     task_default_queue="celery",

@@ -120,7 +120,7 @@ def _run_worker(ctx: pipeline.Context, concurrency: int | None, no_beat: bool) -
         "worker",
         f"--loglevel={ctx.settings.log_level}",
         f"--concurrency={concurrency or ctx.settings.worker_concurrency}",
-        "--queues=polls,pages,alerts,celery",
+        "--queues=alerts,polls,celery,pages",  # in this order (queue_order_strategy in worker/application.py)
         "--without-gossip",
         "--without-mingle",
     ]
