@@ -140,15 +140,29 @@ def article_time(article: Article) -> datetime:
     return article.published_at or article.first_seen_at
 
 
-def assign_story(s: Session, article: Article) -> int:
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """An article's shingles and band keys: CPU work, done before its transaction starts writing (on SQLite
+    the write lock is held from the first write to the commit, and every other worker waits for it)."""
+
+    shingles: set[int]
+    keys: list[int]
+
+
+def fingerprint(article: Article) -> Fingerprint:
+    own = shingles(article.text or "")
+    _remember(_cache_key(article.id, article.text or ""), own)
+    return Fingerprint(own, sorted(set(band_keys(signature(own)))) if len(own) >= MIN_SHINGLES else [])
+
+
+def assign_story(s: Session, article: Article, prints: Fingerprint | None = None) -> int:
     """Put a matched article in its story (an earlier copy's, or a new one) and return the story's id."""
     if article.story_id is not None:
         return article.story_id
-    own = shingles(article.text or "")
-    _remember(_cache_key(article.id, article.text or ""), own)
+    prints = prints or fingerprint(article)
+    own, keys = prints.shingles, prints.keys
     if len(own) < MIN_SHINGLES:
         return _new_story(s, article)
-    keys = sorted(set(band_keys(signature(own))))
     if s.get_bind().dialect.name == "postgresql":
         for key in keys:  # in order, so two workers can't wait on each other
             s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -257,6 +257,12 @@ def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:
         return claimed
     channel = claimed.channel
     try:
+        claimed.messages = ctx.db.run(_messages, claimed)
+    except Exception as exc:  # a message that can't be built is a failed attempt, never a stuck claim
+        log.exception("building the alert message failed", extra={"alert_id": alert_id})
+        return ctx.db.run(_record_delivery, ctx, claimed.alert_ids, channel.id,
+                          AlertError(f"message: {type(exc).__name__}: {exc}"), 0.0)
+    try:
         transport = open_transport(ctx, channel)  # before waiting for the slot, so the send starts on time
     except AlertError as exc:
         return ctx.db.run(_record_delivery, ctx, claimed.alert_ids, channel.id, exc, 0.0)
@@ -316,8 +322,14 @@ def _claim(s: Session, ctx: Context, alert_id: int, now: datetime) -> _Claim | D
             )) == 1:
                 ids.append(other)
     target = _Target(channel.id, channel.name, channel.kind, channel.target, dict(channel.options or {}))
-    messages = [build_message(s, s.get_one(Alert, i), channel) for i in ids]
-    return _Claim(target, ids, messages)
+    return _Claim(target, ids)
+
+
+def _messages(s: Session, claim: _Claim) -> list[AlertMessage]:
+    """The claimed alerts' messages, read after the claim is committed: on SQLite, building them inside the
+    claim would hold the write lock that every other worker is waiting for."""
+    channel = s.get_one(Channel, claim.channel.id)
+    return [build_message(s, s.get_one(Alert, i), channel) for i in claim.alert_ids]
 
 
 def _release(s: Session, alert_ids: Sequence[int], at: datetime) -> None:

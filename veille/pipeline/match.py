@@ -18,7 +18,7 @@ from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
 from veille.storage.db import rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Match, utcnow
-from veille.stories import assign_story
+from veille.stories import assign_story, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def _match_one(s: Session, article_id: int, setup: _Setup) -> list[int]:
     report = match_text(
         matcher, title=article.title or "", text=article.text or "", url=article.canonical_url or article.url
     )
+    prints = fingerprint(article) if report.matches and article.story_id is None else None  # before any write
     now = utcnow()
     for hit in report.matches:
         store_match(s, article_id, hit.entity_id, hit, now)
@@ -122,7 +123,7 @@ def _match_one(s: Session, article_id: int, setup: _Setup) -> list[int]:
     if claimed != 1 or not report.matches:
         return []
     # one story per group of near-duplicates; its first alert per channel is the only one (unique index)
-    story_id = assign_story(s, article)
+    story_id = assign_story(s, article, prints)
     targets = route_channels(setup.channels, [entities[h.entity_id] for h in report.matches if h.entity_id in entities])
     if not targets:
         names = ", ".join(entities[h.entity_id].name for h in report.matches)
