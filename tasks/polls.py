@@ -10,7 +10,8 @@ from worker.application import app
 
 log = logging.getLogger(__name__)
 
-BATCH = 20
+# feeds per poll task: 10 measured 48.6 -> 50.8 first-poll articles/s against 20 (page fetches start sooner)
+BATCH = 10
 
 
 @app.task(acks_late=True, time_limit=60, soft_time_limit=50)

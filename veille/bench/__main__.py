@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
     run = commands.add_parser("run", help="the whole bench: head to head, the service, the matcher")
     _farm_arguments(run)
-    run.add_argument("--concurrency", type=int, default=2, help="worker processes of `veille run` (default 2)")
+    run.add_argument("--concurrency", type=int, default=4, help="worker processes of `veille run` (default 4)")
     run.add_argument("--interval", type=_duration, default=60.0, help="the feeds' poll interval (default 1m)")
     run.add_argument("--steady", type=_duration, default=60.0,
                      help="how long the steady-state window lasts (default 1m; 0 skips it)")
