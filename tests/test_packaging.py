@@ -74,9 +74,13 @@ def test_init_starter_seeds_only_an_empty_database() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("worker", [["veille", "run", "--no-beat", "-c", "1"],
+                                    ["celery", "-A", "worker", "worker", "-c", "1"]],
+                         ids=["veille-run", "celery-worker"])
 def test_worker_and_beat_as_separate_processes(veille_env: dict[str, str], web: HTTPFixture, redis_url: str,
-                                                tmp_path: Path) -> None:
-    """The compose layout: `veille run --no-beat` workers and one `celery -A worker beat`."""
+                                                tmp_path: Path, worker: list[str]) -> None:
+    """The compose layout: `veille run --no-beat` workers and one `celery -A worker beat`; the README says
+    `celery -A worker worker` works as well (it must consume the polls, pages and alerts queues)."""
     web.routes["/a"] = Route(b"<html><head><title>Kyutai</title></head><body><article><h1>Kyutai publie Moshi</h1>"
                              b"<p>Le laboratoire Kyutai publie Moshi, un assistant vocal, en source ouverte pour la "
                              b"communaute des chercheurs.</p></article></body></html>")
@@ -89,7 +93,7 @@ def test_worker_and_beat_as_separate_processes(veille_env: dict[str, str], web: 
     env = {**os.environ, **veille_env, "VEILLE_BROKER_URL": redis_url, "VEILLE_DISPATCH_EVERY": "1s"}
     log = (tmp_path / "procs.log").open("wb")
     procs = [
-        subprocess.Popen([str(BIN / "veille"), "run", "--no-beat", "-c", "1"], env=env, stdout=log,
+        subprocess.Popen([str(BIN / worker[0]), *worker[1:]], env=env, stdout=log,
                          stderr=subprocess.STDOUT, start_new_session=True),
         subprocess.Popen([str(BIN / "celery"), "-A", "worker", "beat", "--loglevel=INFO",
                           f"--schedule={tmp_path / 'beat-schedule'}"], env=env, stdout=log,

@@ -6,10 +6,15 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
+from kombu import Queue
 
 from veille import logs
 from veille.settings import get_settings
 from veille.storage.db import database
+
+# Every queue a worker consumes, in the order it takes them (queue_order_strategy below): an alert found waits
+# for no page fetch, a poll due for no backlog of pages. `celery -A worker worker` consumes them all too.
+QUEUES = ("alerts", "polls", "celery", "pages")
 
 settings = get_settings()
 if settings.embedded_broker:
@@ -31,13 +36,13 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     # kombu's SQLAlchemy transport hands these options to create_engine, so only Redis gets them
-    # and the queues are taken in the order `veille run` lists them (alerts, polls, then pages) instead of in
-    # turn: an alert found waits for no page fetch, a poll due for no backlog of pages
+    # and the queues are taken in the order of QUEUES instead of in turn
     broker_transport_options={} if settings.embedded_broker else {"visibility_timeout": 3600,
                                                                   "queue_order_strategy": "priority"},
     worker_cancel_long_running_tasks_on_connection_loss=True,
     worker_hijack_root_logger=False,
     task_default_queue="celery",
+    task_queues=[Queue(name) for name in QUEUES],
     task_routes={
         "tasks.polls.*": {"queue": "polls"},
         "tasks.pages.*": {"queue": "pages"},

@@ -113,6 +113,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def _run_worker(ctx: pipeline.Context, concurrency: int | None, no_beat: bool) -> None:
     from worker import app as celery_app  # Celery is only imported by the command that runs it
+    from worker.application import QUEUES
 
     data_dir = ctx.settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ def _run_worker(ctx: pipeline.Context, concurrency: int | None, no_beat: bool) -
         "worker",
         f"--loglevel={ctx.settings.log_level}",
         f"--concurrency={concurrency or ctx.settings.worker_concurrency}",
-        "--queues=alerts,polls,celery,pages",  # in this order (queue_order_strategy in worker/application.py)
+        f"--queues={','.join(QUEUES)}",
         "--without-gossip",
         "--without-mingle",
     ]
