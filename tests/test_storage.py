@@ -180,3 +180,40 @@ def test_a_poll_hands_on_its_new_articles_once(ctx: pipeline.Context, web: HTTPF
     web.routes["/feed"] = Route(rss([items[0], later]), "application/rss+xml")
     second = pipeline.poll_feeds(ctx, [feed_id])
     assert len(second[0].new_articles) == 1  # the item seen before is not new again
+
+
+def test_pages_waiting_for_their_host_are_not_taken_for_interrupted_work(
+    database_url: str, tmp_path: Path, web: HTTPFixture
+) -> None:
+    """The last pages of a batch wait their turn for a slow host (one request at a time here): their claim is
+    renewed meanwhile, so the dispatcher does not hand them to a second worker, and each page is fetched once."""
+    import time
+
+    from tests.helpers import rss
+
+    settings = Settings(database_url=database_url, data_dir=tmp_path, allow_private_addresses=True,
+                        stale_after=1.5, per_host_concurrency=1)
+    db = Database(database_url)
+    db.upgrade()
+    ctx = pipeline.Context(settings=settings, db=db)
+    try:
+        text = b"Kyutai publie un modele vocal ouvert. " * 20
+        body = b"<html><body><article><p>" + text + b"</p></article></body></html>"
+        for i in range(3):
+            web.routes[f"/p{i}"] = Route(body, delay=1.2)
+        items = [{"title": f"Kyutai {i}", "link": web.url(f"/p{i}"), "guid": f"g{i}"} for i in range(3)]
+        web.routes["/feed"] = Route(rss(items), "application/rss+xml")
+        feed = Feed(url=web.url("/feed"), interval=300.0)
+        ctx.db.run(lambda s: (s.add(feed), s.flush()))
+        [polled] = pipeline.poll_feeds(ctx, [feed.id])
+        ready: list[int] = []
+        worker = threading.Thread(target=lambda: ready.extend(pipeline.fetch_pages(ctx, polled.new_articles)))
+        worker.start()
+        time.sleep(2.7)  # the third page has waited longer than stale_after for its turn
+        backlog = pipeline.claim_backlog(ctx)  # what the dispatcher does every few seconds
+        worker.join(30)
+        assert backlog.fetch == []
+        assert sorted(ready) == sorted(polled.new_articles)
+        assert [len(web.hits(f"/p{i}")) for i in range(3)] == [1, 1, 1]
+    finally:
+        db.dispose()

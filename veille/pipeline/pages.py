@@ -56,18 +56,48 @@ async def _fetch_pages(
 ) -> None:
     settings = ctx.settings
     limiter = http.HostLimiter(settings.per_host_concurrency, settings.fetch_concurrency)
-    async with http.make_client(settings) as client:
+    pending = {article_id for article_id, _ in targets}
+    renewing = asyncio.create_task(_keep_claimed(ctx, pending))
+    try:
+        async with http.make_client(settings) as client:
 
-        async def one(article_id: int, url: str) -> None:
-            page: Page
+            async def one(article_id: int, url: str) -> None:
+                page: Page
+                try:
+                    async with limiter.slot(url):
+                        page = await fetch_page(client, url, max_bytes=settings.max_page_bytes)
+                except http.FetchError as exc:
+                    page = exc
+                pending.discard(article_id)
+                store(article_id, url, page)  # at once: no page waits in memory for the slowest of its batch
+
+            await asyncio.gather(*(one(article_id, url) for article_id, url in targets))
+    finally:
+        renewing.cancel()
+
+
+async def _keep_claimed(ctx: Context, pending: set[int]) -> None:
+    """Renew the claim on the articles still waiting for their page, a few times per ``stale_after``.
+
+    A batch's last pages may wait minutes for their host's turn (2 at a time, each up to the HTTP timeout).
+    Without renewal, the dispatcher would take them for interrupted work and hand them to a second worker,
+    which fetches them again from a host that is already slow. A worker that dies stops renewing, so its
+    articles are still recovered after ``stale_after``."""
+    every = max(0.2, ctx.settings.stale_after / 3)
+    while True:
+        await asyncio.sleep(every)
+        if pending:
             try:
-                async with limiter.slot(url):
-                    page = await fetch_page(client, url, max_bytes=settings.max_page_bytes)
-            except http.FetchError as exc:
-                page = exc
-            store(article_id, url, page)  # at once: no page waits in memory for the slowest of its batch
+                ctx.db.run(_renew_claims, list(pending))
+            except Exception:  # a missed renewal costs at most a duplicate fetch
+                log.warning("renewing page claims failed", exc_info=True)
 
-        await asyncio.gather(*(one(article_id, url) for article_id, url in targets))
+
+def _renew_claims(s: Session, article_ids: list[int]) -> None:
+    s.execute(
+        update(Article).where(Article.id.in_(article_ids), Article.state == "fetching")
+        .values(state_at=utcnow()).execution_options(synchronize_session=False)
+    )
 
 
 def fetch_pages(ctx: Context, article_ids: Sequence[int], *, then: Callable[[int], None] | None = None) -> list[int]:
