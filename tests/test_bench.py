@@ -49,6 +49,29 @@ def test_prepare_replaces_canonical_links_and_names_the_entity_in_the_article_bo
     assert SENTENCE in other and other.split(SENTENCE)[1][:200] != page.split(SENTENCE)[1][:200]
 
 
+def test_prepare_puts_the_sentence_in_the_article_not_in_json_ld_a_caption_or_a_comment() -> None:
+    """Pages carry the lead more than once: in JSON-LD's articleBody (with its own <p>), in a photo caption, in
+    a reader's quote. The sentence must go where a reader sees the article start, or the bench counts as a
+    missed mention a sentence that no reader would see in the article either."""
+    lead = "Le laboratoire parisien a publie hier soir les poids de son modele vocal, une premiere en Europe."
+    rest = ["Les chercheurs expliquent comment ils ont entraine le modele sur des milliers d'heures.",
+            "Le code est publie sous licence libre et la communaute peut deja l'essayer en ligne.",
+            "Une version plus grande est attendue au printemps, selon l'equipe de direction."]
+    body = "\n".join([lead * 2, *(r * 2 for r in rest)])
+    paragraphs = "".join(f"<p>{r * 2}</p>" for r in rest)
+    html = (
+        '<html><head><script type="application/ld+json">{"articleBody": "<p>' + lead * 2 + '</p>"}</script>'
+        "</head><body><figure><img src='a.jpg'><p class=\"wp-caption-text\">" + lead * 2 + "</p></figure>"
+        f"<article><p>{lead * 2}</p>{paragraphs}</article>"
+        "<div class='comments'><p class='quote'>" + lead * 2 + "</p></div></body></html>"
+    ).encode()
+    template = prepare(html, "page.html.gz", body=body)
+    assert template is not None
+    page = template.render("http://127.0.0.3:8000/f2/a0.html")
+    assert page.count(SENTENCE) == 1
+    assert page.index(b"<article>") < page.index(SENTENCE) < page.index(b"</article>")
+
+
 def test_prepare_refuses_a_page_without_a_paragraph() -> None:
     assert prepare(b"<html><head></head><body><div>nothing here</div></body></html>") is None
 

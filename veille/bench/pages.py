@@ -65,19 +65,44 @@ def _words(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
+_HIDDEN = re.compile(rb"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_RUN = 3  # paragraphs after a candidate that are looked at to tell the article from a caption quoting it
+_ASIDE = re.compile(rb"class\s*=\s*[\"']?[^\"'>]*(?:caption|comment|quote)", re.IGNORECASE)
+_ASIDE_WINDOW = 400  # bytes before a paragraph where a caption's or a comment's container is looked for
+
+
 def _injection_point(html: bytes, body: str | None) -> int | None:
-    """Where the sentence goes: the start of the first paragraph that is part of the article's
-    ground-truth body when there is one, else of the first paragraph of 200 characters or more."""
+    """Where the sentence goes: the start of the article's first paragraph, that is, of the first
+    paragraph of the ground-truth body that the next paragraphs also continue, and that is not in a photo
+    or video caption or a reader's comment (they may quote the lead); never inside a script (JSON-LD
+    carries the body as a string) or an HTML comment. Without a ground truth, or when no paragraph
+    qualifies, the first paragraph of 200 characters or more."""
     known = _words(body) if body else ""
-    fallback = None
-    for match in _PARAGRAPH.finditer(html):
-        text = _TAGS.sub(b"", match.group(1)).decode("utf-8", "replace")
+    hidden = [m.span() for m in _HIDDEN.finditer(html)]
+    paragraphs = [m for m in _PARAGRAPH.finditer(html) if not any(a <= m.start() < b for a, b in hidden)]
+    texts = [_TAGS.sub(b"", m.group(1)).decode("utf-8", "replace") for m in paragraphs]
+
+    def aside(i: int) -> bool:  # a photo or video caption, a reader's comment, a quote: no article starts there
+        start = paragraphs[i].start()
+        return bool(_ASIDE.search(html, max(0, start - _ASIDE_WINDOW), paragraphs[i].start(1)))
+
+    fallback = next((paragraphs[i].start(1) for i, text in enumerate(texts)
+                     if len(text.strip()) >= 200 and not aside(i)), None)
+    if not known:
+        return fallback
+
+    def in_body(text: str) -> bool:
         words = _words(text)
-        if known and len(words) >= 40 and words[:60] in known:
-            return match.start(1)
-        if fallback is None and len(text.strip()) >= 200:
-            fallback = match.start(1)
-    return fallback
+        return len(words) >= 40 and words[:60] in known
+
+    def continued(i: int) -> int:
+        return sum(1 for text in texts[i + 1 : i + 1 + _RUN] if len(_words(text)) >= 20 and _words(text)[:60] in known)
+
+    candidates = [i for i, text in enumerate(texts) if in_body(text) and not aside(i)]
+    if not candidates:
+        return fallback
+    best = max(candidates, key=lambda i: (continued(i), -i))
+    return paragraphs[best].start(1)
 
 
 def prepare(html: bytes, name: str = "", body: str | None = None) -> PageTemplate | None:
