@@ -496,7 +496,7 @@ def _service_phases(
                         found[url] = arrival.at
                 return found
 
-            # an alert later than interval + 10 s misses the target anyway; a few pages never alert (see docs)
+            # an alert later than interval + 10 s misses the target anyway
             wait_until(lambda: len(arrived()) == len(published), options.interval + 15, step=0.5)
             got = arrived()
             latencies = sorted(got[u] - published[u] for u in got)

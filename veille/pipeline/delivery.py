@@ -63,6 +63,7 @@ class DeliveryResult:
     error: str | None = None
     retry_at: datetime | None = None  # pending: when it is due again
     alerts: int = 1      # alerts the message carried (a summary carries several)
+    carried: tuple[int, ...] = ()  # their ids
 
 
 # --- retries ----------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ def _record_delivery(
             alert.status, alert.sent_at, alert.last_error = "sent", now, None
         channel_ok(channel, now)
         log.info("alert sent", extra={"alert_id": primary.id, "channel": channel.name, "alerts": len(alerts)})
-        return DeliveryResult(primary.id, "sent", alerts=len(alerts))
+        return DeliveryResult(primary.id, "sent", alerts=len(alerts), carried=tuple(a.id for a in alerts))
     channel_error(channel, error, now)
     retry_at = None if error.permanent else next_attempt(
         ctx.settings, created_at=primary.created_at, attempts=primary.attempts, error=error, now=now
@@ -369,12 +370,13 @@ def _record_delivery(
         for alert in alerts:
             alert.status, alert.last_error = "failed", message
         log.warning("alert failed", extra={"alert_id": primary.id, "channel": channel.name, "error": message})
-        return DeliveryResult(primary.id, "failed", message, alerts=len(alerts))
+        return DeliveryResult(primary.id, "failed", message, alerts=len(alerts), carried=tuple(a.id for a in alerts))
     for alert in alerts:
         alert.status, alert.next_attempt_at, alert.enqueued_at, alert.last_error = "pending", retry_at, None, message
     delay = (retry_at - now).total_seconds()
     log.info("alert will be retried", extra={"alert_id": primary.id, "delay": round(delay, 1), "error": message})
-    return DeliveryResult(primary.id, "pending", message, retry_at=retry_at, alerts=len(alerts))
+    return DeliveryResult(primary.id, "pending", message, retry_at=retry_at, alerts=len(alerts),
+                          carried=tuple(a.id for a in alerts))
 
 
 def mark_enqueued(ctx: Context, alert_id: int, at: datetime) -> None:
@@ -397,7 +399,16 @@ def deliver_alerts(ctx: Context, alert_ids: Iterable[int]) -> list[DeliveryResul
         by_channel.setdefault(channel_id, []).append(alert_id)
 
     def send_all(group: list[int]) -> list[DeliveryResult]:
-        return [deliver_alert(ctx, alert_id) for alert_id in group]
+        results: list[DeliveryResult] = []
+        carried: set[int] = set()
+        for alert_id in group:
+            if alert_id in carried:  # it went out in an earlier summary: no claim to try
+                results.append(DeliveryResult(alert_id, "skipped", "carried by a summary"))
+                continue
+            result = deliver_alert(ctx, alert_id)
+            carried.update(result.carried)
+            results.append(result)
+        return results
 
     with ThreadPoolExecutor(max_workers=min(8, len(by_channel)) or 1) as pool:
         return [r for results in pool.map(send_all, by_channel.values()) for r in results]
