@@ -81,6 +81,7 @@ def _injection_point(html: bytes, body: str | None) -> int | None:
     hidden = [m.span() for m in _HIDDEN.finditer(html)]
     paragraphs = [m for m in _PARAGRAPH.finditer(html) if not any(a <= m.start() < b for a, b in hidden)]
     texts = [_TAGS.sub(b"", m.group(1)).decode("utf-8", "replace") for m in paragraphs]
+    words = [_words(text) for text in texts]
 
     def aside(i: int) -> bool:  # a photo or video caption, a reader's comment, a quote: no article starts there
         start = paragraphs[i].start()
@@ -91,14 +92,13 @@ def _injection_point(html: bytes, body: str | None) -> int | None:
     if not known:
         return fallback
 
-    def in_body(text: str) -> bool:
-        words = _words(text)
-        return len(words) >= 40 and words[:60] in known
+    def in_body(i: int, least: int) -> bool:  # at least `least` characters of words, starting as the body does
+        return len(words[i]) >= least and words[i][:60] in known
 
     def continued(i: int) -> int:
-        return sum(1 for text in texts[i + 1 : i + 1 + _RUN] if len(_words(text)) >= 20 and _words(text)[:60] in known)
+        return sum(1 for j in range(i + 1, min(i + 1 + _RUN, len(texts))) if in_body(j, 20))
 
-    candidates = [i for i, text in enumerate(texts) if in_body(text) and not aside(i)]
+    candidates = [i for i in range(len(texts)) if in_body(i, 40) and not aside(i)]
     if not candidates:
         return fallback
     best = max(candidates, key=lambda i: (continued(i), -i))

@@ -62,8 +62,11 @@ class DeliveryResult:
     status: str          # sent, pending (retry later), failed, skipped (not ours to send)
     error: str | None = None
     retry_at: datetime | None = None  # pending: when it is due again
-    alerts: int = 1      # alerts the message carried (a summary carries several)
-    carried: tuple[int, ...] = ()  # their ids
+    carried: tuple[int, ...] = ()  # ids of the alerts the message carried (a summary carries several)
+
+    @property
+    def alerts(self) -> int:
+        return len(self.carried) or 1
 
 
 # --- retries ----------------------------------------------------------------------------------
@@ -359,7 +362,7 @@ def _record_delivery(
             alert.status, alert.sent_at, alert.last_error = "sent", now, None
         channel_ok(channel, now)
         log.info("alert sent", extra={"alert_id": primary.id, "channel": channel.name, "alerts": len(alerts)})
-        return DeliveryResult(primary.id, "sent", alerts=len(alerts), carried=tuple(a.id for a in alerts))
+        return DeliveryResult(primary.id, "sent", carried=tuple(a.id for a in alerts))
     channel_error(channel, error, now)
     retry_at = None if error.permanent else next_attempt(
         ctx.settings, created_at=primary.created_at, attempts=primary.attempts, error=error, now=now
@@ -370,13 +373,12 @@ def _record_delivery(
         for alert in alerts:
             alert.status, alert.last_error = "failed", message
         log.warning("alert failed", extra={"alert_id": primary.id, "channel": channel.name, "error": message})
-        return DeliveryResult(primary.id, "failed", message, alerts=len(alerts), carried=tuple(a.id for a in alerts))
+        return DeliveryResult(primary.id, "failed", message, carried=tuple(a.id for a in alerts))
     for alert in alerts:
         alert.status, alert.next_attempt_at, alert.enqueued_at, alert.last_error = "pending", retry_at, None, message
     delay = (retry_at - now).total_seconds()
     log.info("alert will be retried", extra={"alert_id": primary.id, "delay": round(delay, 1), "error": message})
-    return DeliveryResult(primary.id, "pending", message, retry_at=retry_at, alerts=len(alerts),
-                          carried=tuple(a.id for a in alerts))
+    return DeliveryResult(primary.id, "pending", message, retry_at=retry_at, carried=tuple(a.id for a in alerts))
 
 
 def mark_enqueued(ctx: Context, alert_id: int, at: datetime) -> None:
