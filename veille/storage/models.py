@@ -78,6 +78,10 @@ class Feed(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     failing_since: Mapped[datetime | None]
     failing_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the first poll's items alert only when published within this window (seconds; None: VEILLE_BACKFILL)
+    backfill: Mapped[float | None] = mapped_column(Float)
+    first_ok_at: Mapped[datetime | None]  # the first successful poll; None: the next one is the first
+    resume_at: Mapped[datetime | None]  # paused (enabled false) until then; None with enabled false: until resumed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -111,6 +115,14 @@ class Article(Base):
     # stories.id, set when it matched: near-duplicates from other outlets share one (a plain column, so
     # migrations never have to copy this table on SQLite)
     story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    feed_title: Mapped[str | None] = mapped_column(Text)  # the item's title in the feed (``title``: the page's)
+    # why its matches alert nobody: "backlog" (already there at the feed's first poll, older than the backfill
+    # window, or undated), "too old" (older than VEILLE_MAX_AGE when first seen); None: they alert
+    quiet: Mapped[str | None] = mapped_column(String(16))
+    # where ``text`` came from: "page" (extracted), "feed" (the feed's full text), "feed-only" (the page
+    # could not be had or extracted: the feed's own words); None before it has text
+    text_source: Mapped[str | None] = mapped_column(String(16))
+    next_attempt_at: Mapped[datetime | None]  # a failed page fetch is retried from then (backoff)
 
 
 class Entry(Base):
@@ -136,6 +148,7 @@ class Entity(Base):
     excludes: Mapped[list[str]] = mapped_column(default=list)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    resume_at: Mapped[datetime | None]  # paused (enabled false) until then; None with enabled false: until resumed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -153,6 +166,9 @@ class Match(Base):
     hl_start: Mapped[int] = mapped_column(Integer, default=0)
     hl_end: Mapped[int] = mapped_column(Integer, default=0)
     matched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    alerted: Mapped[bool] = mapped_column(Boolean, default=True)  # false: kept without an alert, see ``reason``
+    reason: Mapped[str | None] = mapped_column(String(32))  # why no alert: "backlog", "too old"
+    found_in: Mapped[list[str] | None] = mapped_column(default=list)  # feed-title, feed-summary, title, text
 
 
 class Channel(Base):
@@ -171,6 +187,7 @@ class Channel(Base):
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
     next_send_at: Mapped[datetime | None]  # flood control: the next free send slot, claimed by a conditional UPDATE
     next_digest_at: Mapped[datetime | None]  # digest channels: when the next digest is due
+    resume_at: Mapped[datetime | None]  # paused by a user (enabled false) until then; None: until resumed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -282,3 +299,16 @@ class WebSubSubscription(Base):
     last_push_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Heartbeat(Base):
+    """A process of the service saying it is alive: ``kind`` beat or worker, ``seen_at`` its last beat."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # "beat", "worker@host:pid"
+    kind: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
