@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ import typer
 from rich.console import Console
 
 from veille import logs, pipeline
+from veille.manage.errors import InvalidError, OperationError
 from veille.settings import Settings, SettingsError, get_settings, parse_duration
 from veille.storage.db import DatabaseError
 from veille.storage.models import utcnow
@@ -67,6 +70,42 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """Rows for people and for pipes. On a terminal, a table fitted to its width (long cells wrap); into a
+    pipe or a file, nothing is ever cut: a header line, then one row per line, cells separated by tabs (tabs
+    and line breaks inside a cell become spaces), None as an empty cell."""
+    if is_terminal():
+        from rich.table import Table
+
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*("" if cell is None else str(cell) for cell in row))
+        out.print(table)
+        return
+    lines = ["\t".join(columns)]
+    lines += ["\t".join(_cell(cell) for cell in row) for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else _PIPE_SPACE.sub(" ", str(value))
+
+
+_PIPE_SPACE = re.compile(r"[\t\r\n]+")
+
+
+def fail_on(error: OperationError) -> typer.Exit:
+    """An operation's refusal as the command's error: exit 2 for an invalid input (a usage error), else 1."""
+    if isinstance(error, InvalidError):
+        field = f"--{error.field.replace('_', '-')}: " if error.field and not str(error).startswith("-") else ""
+        return fail(f"{field}{error}", 2)
+    return fail(str(error), 1)
 
 
 def duration_option(value: str | None, name: str) -> float | None:
