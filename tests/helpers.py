@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -31,7 +33,19 @@ def veille(*args: str) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
+def now_rfc822() -> str:
+    """The current time as an RSS date: test feeds' items are fresh unless a test says otherwise, so a
+    feed's first poll alerts on them (the backfill window, VEILLE_BACKFILL, is a day by default)."""
+    return format_datetime(datetime.now(UTC), usegmt=True)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def rss(items: list[dict[str, str]], *, title: str = "Test feed", encoding: str = "utf-8") -> bytes:
+    """An RSS 2.0 feed; an item without "pubDate" is dated now (``"pubDate": ""`` for an undated item)."""
+    items = [{"pubDate": now_rfc822(), **item} for item in items]
     parts = [
         f'<?xml version="1.0" encoding="{encoding}"?>\n<rss version="2.0"><channel>',
         f"<title>{escape(title)}</title><link>https://example.org/</link><description>test</description>",
@@ -39,7 +53,7 @@ def rss(items: list[dict[str, str]], *, title: str = "Test feed", encoding: str 
     for item in items:
         parts.append("<item>")
         for key in ("title", "link", "guid", "description", "pubDate"):
-            if key in item:
+            if item.get(key, None) is not None and (key != "pubDate" or item[key]):
                 parts.append(f"<{key}>{escape(item[key])}</{key}>")
         parts.append("</item>")
     parts.append("</channel></rss>")
@@ -49,14 +63,14 @@ def rss(items: list[dict[str, str]], *, title: str = "Test feed", encoding: str 
 def atom(entries: list[dict[str, str]], *, title: str = "Test Atom feed") -> bytes:
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">',
-        f"<title>{escape(title)}</title><id>urn:test:feed</id><updated>2026-11-20T10:00:00Z</updated>",
+        f"<title>{escape(title)}</title><id>urn:test:feed</id><updated>{now_iso()}</updated>",
     ]
     for entry in entries:
         parts.append("<entry>")
         parts.append(f"<title>{escape(entry['title'])}</title>")
         parts.append(f'<link rel="alternate" href="{escape(entry["link"])}"/>')
         parts.append(f"<id>{escape(entry.get('id', entry['link']))}</id>")
-        parts.append(f"<updated>{entry.get('updated', '2026-11-20T10:00:00Z')}</updated>")
+        parts.append(f"<updated>{entry.get('updated') or now_iso()}</updated>")
         if "summary" in entry:
             parts.append(f"<summary>{escape(entry['summary'])}</summary>")
         if "content" in entry:

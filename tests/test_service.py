@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,10 +102,16 @@ def publish(web: HTTPFixture, entries: list[dict[str, str]]) -> None:
 
 def test_picks_up_a_story_within_its_interval_and_stops_on_sigterm(service: Service, web: HTTPFixture) -> None:
     web.routes["/a1"] = Route(page("Kyutai présente Moshi", "Le laboratoire Kyutai présente Moshi."))
-    entries = [{"title": "Kyutai présente Moshi", "link": web.url("/a1")}]
+    # already there, three days old, at the feed's first poll: backlog, matched but never alerted
+    web.routes["/old"] = Route(page("Kyutai recrute", "Kyutai recrute des chercheurs pour son équipe vocale."))
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries = [{"title": "Kyutai recrute", "link": web.url("/old"), "updated": three_days_ago},
+               {"title": "Kyutai présente Moshi", "link": web.url("/a1")}]
     setup(web, entries)
     service.start()
     wait_for(lambda: len(slack_titles(web)) == 1, 60, "the first alert", service.log)
+    [first] = slack_titles(web)
+    assert "Kyutai présente Moshi" in first and "Kyutai recrute" not in first
 
     web.routes["/a2"] = Route(page("Kyutai ouvre ses poids", "Kyutai publie les poids de son modèle."))
     publish(web, [*entries, {"title": "Kyutai ouvre ses poids", "link": web.url("/a2")}])
@@ -113,6 +120,8 @@ def test_picks_up_a_story_within_its_interval_and_stops_on_sigterm(service: Serv
     assert took <= 13
     assert service.terminate() == 0
     assert len(slack_titles(web)) == 2
+    kept = [(row["title"], row["reason"]) for row in veille("matches", "--json").json() if not row["alerted"]]
+    assert kept == [("Kyutai recrute", "backlog")]
 
 
 def test_sigkill_mid_pipeline_loses_and_repeats_nothing(service: Service, web: HTTPFixture) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from veille.matching import EntitySpec, Hit, Matcher, Veto
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
-from veille.pipeline.match import entity_spec, store_match
+from veille.pipeline.match import entity_spec, match_article, store_match
 from veille.storage.models import Alert, Article, Channel, Entity, utcnow
 from veille.stories import assign_story
 
@@ -55,7 +55,7 @@ def preview(ctx: Context, spec: EntitySpec, *, since: float, now: datetime | Non
     matcher = Matcher([spec])
     found: list[Preview] = []
     for article in _articles(ctx, since=since, now=now):
-        report = matcher.match(title=article.title or "", text=article.text or "", url=_url(article))
+        report = match_article(matcher, article)
         if not report.matches and not report.vetoed:
             continue
         found.append(
@@ -84,7 +84,7 @@ def backfill(ctx: Context, entity_id: int, *, since: float, now: datetime | None
     articles = matched = alerts = 0
     for article in _articles(ctx, since=since, now=now):
         articles += 1
-        report = matcher.match(title=article.title or "", text=article.text or "", url=_url(article))
+        report = match_article(matcher, article)
         if report.matches:
             matched += 1
             alerts += ctx.db.run(_store, entity_id, article.id, report.matches[0])

@@ -86,9 +86,12 @@ class Settings(BaseSettings):
     public_url: str | None = None  # where the hubs reach this service (WebSub callbacks); unset: no WebSub
     listen: str = "0.0.0.0:8080"   # address the WebSub callback server binds
     websub_lease: float = 864000.0  # lease asked of WebSub hubs (10 days); renewed before it ends
+    backfill: float = 86400.0  # a feed's first poll alerts only on items published this recently (0: none)
+    max_age: float = 30 * 86400.0  # after that, an item older than this when first seen alerts nobody
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
-                     "stale_after", "delivery_first_retry", "delivery_retry_for", mode="before")
+                     "stale_after", "delivery_first_retry", "delivery_retry_for", "backfill", "max_age",
+                     mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):

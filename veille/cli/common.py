@@ -68,6 +68,11 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return f"{int(seconds)}s {when}"
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """ "1 feed", "2 feeds", "0 feeds"; ``many`` for irregular plurals ("entry", "entries")."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 

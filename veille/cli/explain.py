@@ -13,6 +13,7 @@ from veille import http, pipeline
 from veille.cli.app import app
 from veille.cli.common import context, fail, iso, out, print_json
 from veille.cli.track import marked
+from veille.manage.articles import StoredArticle, find_article, reason_text
 from veille.matching import TermHit, fold_term
 from veille.settings import Settings
 from veille.storage.models import Entity
@@ -66,7 +67,18 @@ def explain(
     else:
         matcher = ctx.db.run(pipeline.load_matcher)[0]
     title, text = article.title or "", article.text or ""
-    _, explanations = matcher.explain(title=title, text=text, url=article.canonical_url or url)
+    # a page veille has stored: the feed's own words for it are matched too, and what happened is said
+    stored = find_article(ctx, article.canonical_url or url) or find_article(ctx, url)
+    feed_title = feed_summary = ""
+    if stored is not None:
+        from veille.feeds.words import feed_words
+
+        if stored.feed_title and fold_term(stored.feed_title) != fold_term(title):
+            feed_title = stored.feed_title
+        feed_summary = feed_words(stored.feed_summary)
+    _, explanations = matcher.explain(
+        title=title, text=text, url=article.canonical_url or url, feed_title=feed_title, feed_summary=feed_summary
+    )
     result: dict[str, Any] = {
         "url": url,
         "canonical_url": article.canonical_url,
@@ -90,7 +102,9 @@ def explain(
                     "count": hit.count,
                     "in_title": hit.in_title,
                     "in_first_paragraph": hit.in_first_paragraph,
+                    "where": list(hit.where),
                     "found": places,
+                    "stored": _stored(stored, hit.entity),
                 }
             )
         elif explanation.veto is not None:
@@ -115,21 +129,32 @@ def explain(
             hit = explanation.hit
             where = ", in the title" if hit.in_title else ", in the first paragraph" if hit.in_first_paragraph else ""
             out.print(f"[green]match[/green] {escape(hit.entity)} via {escape(repr(hit.term))} ({hit.count}x{where})")
+            known = stored.match(hit.entity) if stored is not None else None
+            if known is not None:
+                outcome = "alerted" if known.alerted else f"kept without an alert ({reason_text(known.reason)})"
+                out.print(f"  stored: {outcome}", markup=False)
         elif explanation.veto is not None:
             out.print(f"[yellow]vetoed[/yellow] {escape(explanation.veto.entity)}: {escape(explanation.veto.reason)}")
         for found in explanation.terms:
-            place = "title" if found.in_title else "text"
             out.print(
-                f"  {found.role} {escape(repr(found.term))} in the {place} at {found.start}: "
+                f"  {found.role} {escape(repr(found.term))} in the {found.where} at {found.start}: "
                 + marked(found.snippet, found.highlight)
             )
+
+
+def _stored(stored: StoredArticle | None, entity: str) -> dict[str, Any] | None:
+    """What veille did with this page for this entity, when it has stored it: alerted, or kept and why."""
+    known = stored.match(entity) if stored is not None else None
+    if known is None:
+        return None
+    return {"alerted": known.alerted, "reason": known.reason, "where": list(known.where)}
 
 
 def _place(found: TermHit) -> dict[str, Any]:
     return {
         "term": found.term,
         "role": found.role,
-        "where": "title" if found.in_title else "text",
+        "where": found.where,
         "start": found.start,
         "end": found.end,
         "snippet": found.snippet,

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from veille import pipeline
 from veille.cli.app import app
-from veille.cli.common import ago, context, duration_option, err, fail, iso, out, print_json
+from veille.cli.common import ago, context, duration_option, err, fail, iso, out, plural, print_json
+from veille.manage.articles import reason_text
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
 
 STARTER_OPML = "starter-feeds.opml"
@@ -59,22 +60,41 @@ def init(
 
 
 @app.command()
-def poll() -> None:
+def poll(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when any feed, page or delivery failed.")] = False,
+) -> None:
     """Poll every enabled feed now, fetch, match and deliver, in-process; then exit."""
     ctx = context()
     summary = pipeline.poll_once(ctx)
-    feeds_ok = sum(1 for r in summary.feeds if r.status == "ok")
-    not_modified = sum(1 for r in summary.feeds if r.status == "not modified")
-    errors = [r for r in summary.feeds if r.status == "error"]
-    new = sum(len(r.new_articles) + len(r.ready_articles) for r in summary.feeds)
-    out.print(
-        f"polled {len(summary.feeds)} feeds ({feeds_ok} ok, {not_modified} not modified, {len(errors)} errors); "
-        f"{new} new articles, {summary.pages} pages fetched, {summary.articles_matched} matched; "
-        f"alerts: {summary.count('sent')} sent, {summary.count('pending')} to retry, {summary.count('failed')} failed "
-        f"in {summary.seconds:.1f}s"
-    )
-    for result in errors:
-        err.print(f"feed {result.feed_id}: {result.error}")
+    out.print(poll_report(summary), markup=False)
+    for result in summary.feeds:
+        if result.status == "error":
+            err.print(f"feed {result.feed_id}: {result.error}", markup=False)
+    if check and summary.failed:
+        raise typer.Exit(1)
+
+
+def poll_report(summary: pipeline.PollSummary) -> str:
+    """One paragraph: feeds, articles, pages, matches and alerts of a poll, every count with its noun."""
+    feeds = summary.feeds
+    ok = sum(1 for r in feeds if r.status == "ok")
+    unchanged = sum(1 for r in feeds if r.status == "not modified")
+    failed = sum(1 for r in feeds if r.status == "error")
+    deferred = sum(1 for r in feeds if r.status == "deferred")
+    new = sum(len(r.new_articles) + len(r.ready_articles) for r in feeds)
+    parts = [f"{ok} ok", f"{unchanged} not modified", f"{failed} failed"]
+    parts += [f"{deferred} deferred"] if deferred else []
+    lines = [f"polled {plural(len(feeds), 'feed')} ({', '.join(parts)}); {plural(new, 'new article')}; "
+             f"{plural(summary.pages, 'page')} fetched, {summary.pages_failed} failed"]
+    matched = f"{plural(summary.articles_matched, 'article')} matched"
+    kept = sum(summary.kept.values())
+    if kept:
+        why = "; ".join(f"{n} {reason_text(reason)}" for reason, n in sorted(summary.kept.items()))
+        matched += f": {summary.articles_matched - kept} alerted, {kept} kept without an alert ({why})"
+    lines.append(matched)
+    lines.append(f"alerts: {summary.count('sent')} sent, {summary.count('pending')} to retry, "
+                 f"{summary.count('failed')} failed; {summary.seconds:.1f}s")
+    return "\n".join(lines)
 
 
 @app.command()
@@ -191,6 +211,9 @@ def matches(
                 "term": match.term,
                 "count": match.count,
                 "in_title": match.in_title,
+                "where": list(match.found_in or ()),
+                "alerted": match.alerted,
+                "reason": match.reason,
                 "published": iso(article.published_at),
                 "matched_at": iso(match.matched_at),
                 **story_fields(s, article),  # "story" (id) and "also_covered_by" (the story's other copies)

@@ -27,6 +27,8 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from veille.feeds.words import title_words
+
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500
@@ -99,6 +101,12 @@ def _text(value: Any, limit: int = MAX_ENTRY_CHARS) -> str:
     return str(value or "")[:limit]
 
 
+def _title(entry: Mapping[str, Any]) -> str:
+    """The item's title as text (feedparser gives the markup of a title the feed marks as HTML)."""
+    detail = entry.get("title_detail") or {}
+    return title_words(_text(entry.get("title"), 2000), html="html" in str(detail.get("type") or ""))[:2000]
+
+
 def _longest(entry: Mapping[str, Any]) -> int:
     """The length of the entry's longest text field, before any cut."""
     lengths = [len(str(entry.get("summary") or ""))]
@@ -165,7 +173,7 @@ def parse_feed(content: bytes, *, url: str, headers: Mapping[str, str] | None = 
                 key=key,
                 guid=guid,
                 link=link,
-                title=_text(raw.get("title"), 2000).strip(),
+                title=_title(raw),
                 summary=_text(raw.get("summary")),
                 content=_content(raw),
                 published=_date(raw),

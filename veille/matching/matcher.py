@@ -3,8 +3,9 @@
 Every entity compiles to a query tree: either its `query`, or
     (name OR aliases OR exact aliases) AND NOT (excludes...) AND (require...)
 All the terms of all the trees go into one Aho-Corasick automaton, built once. For an article, the
-automaton runs once over the folded title and once over the folded text, whatever the number of
-entities; only the entities one of whose terms was found are then looked at.
+automaton runs once over each of its folded places (the page's title and text, and the feed's own title and
+summary of the item when given), whatever the number of entities; only the entities one of whose terms was
+found are then looked at.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from veille.matching.snippet import Snippets
 
 FIRST_PARAGRAPH = 500  # characters, when the text has no blank line
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
-_TITLE, _TEXT = 0, 1
+_TITLE, _TEXT, _FEED_TITLE, _FEED_SUMMARY = 0, 1, 2, 3
+PLACES = ("title", "text", "feed-title", "feed-summary")  # a hit's `where`, in this order of preference
+_TITLES = (_TITLE, _FEED_TITLE)
 # Letters in the order of their frequency in English and French news, each mapped to a character
 # that sorts before the others (the rest keep their code points, which come later).
 _BY_FREQUENCY = {ord(c): chr(1 + i) for i, c in enumerate("eatisnrolucdmphgfbvykwjxqz' 0123456789")}
@@ -64,9 +67,10 @@ class Hit:
     term: str  # the alias / word / query term that hit, as the user wrote it
     snippet: str  # the sentence around the best hit (in the title if any), in the article's characters
     highlight: tuple[int, int]  # [start, end) of the hit inside `snippet`
-    count: int  # hits of all the entity's terms in title and text
-    in_title: bool
+    count: int  # mentions in the page's title and text (in the feed's title and summary when the page has none)
+    in_title: bool  # in the page's title or the feed's title of the item
     in_first_paragraph: bool
+    where: tuple[str, ...] = ()  # the places mentions were found, of PLACES, in that order
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +93,12 @@ class TermHit:
 
     term: str  # as the user wrote it
     role: str  # "mention" (name, alias, looked-for query term), "exclusion", "context word"
-    in_title: bool  # in the title, else in the text
-    start: int  # [start, end) in the title or the text
+    in_title: bool  # in the page's title or the feed's title
+    start: int  # [start, end) in the place `where` names
     end: int
     snippet: str
     highlight: tuple[int, int]
+    where: str = "text"  # one of PLACES
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +113,7 @@ class Explanation:
     terms: tuple[TermHit, ...]
 
 
-_Span = tuple[int, int, int, int]  # (where: _TITLE or _TEXT, start, end, term id), in the folded strings
+_Span = tuple[int, int, int, int]  # (where: an index of PLACES, start, end, term id), in the folded strings
 _Found = dict[int, list[_Span]]  # term id -> its hits
 _Test = Callable[[_Found, "str | None"], "str | None"]  # (hits, host) -> None if a tree holds, else why not
 
@@ -148,25 +153,32 @@ class Matcher:
                 self._add(spec)
             self._automaton = self._build()
 
-    def match(self, *, title: str, text: str, url: str | None = None) -> MatchReport:
-        """The entities the article alerts for, and those it mentions but that are ruled out."""
-        found, folds = self._find(title, text)
+    def match(
+        self, *, title: str, text: str, url: str | None = None, feed_title: str = "", feed_summary: str = ""
+    ) -> MatchReport:
+        """The entities the article alerts for, and those it mentions but that are ruled out. ``feed_title``
+        and ``feed_summary`` are the feed's own words for the item, matched with the page's ``title`` and
+        ``text`` (pass them only when they differ from those)."""
+        sources = (title, text, feed_title, feed_summary)
+        found, folds = self._find(sources)
         if not found:
             return MatchReport(matches=(), vetoed=())
-        return self._report(found, folds, self._candidates(found), title, text, url)
+        return self._report(found, folds, self._candidates(found), sources, url)
 
     def explain(
-        self, *, title: str, text: str, url: str | None = None, entity_ids: Iterable[int] | None = None
+        self, *, title: str, text: str, url: str | None = None, entity_ids: Iterable[int] | None = None,
+        feed_title: str = "", feed_summary: str = "",
     ) -> tuple[MatchReport, tuple[Explanation, ...]]:
         """`match`, and for each entity the article mentions (or only those of `entity_ids`), every
         place where one of its terms (mentions, exclusions, context words) was found."""
-        found, folds = self._find(title, text)
+        sources = (title, text, feed_title, feed_summary)
+        found, folds = self._find(sources)
         chosen = None if entity_ids is None else set(entity_ids)
         candidates = [i for i in self._candidates(found) if chosen is None or self._entities[i].spec.id in chosen]
-        report = self._report(found, folds, candidates, title, text, url)
+        report = self._report(found, folds, candidates, sources, url)
         hits = {hit.entity_id: hit for hit in report.matches}
         vetoes = {veto.entity_id: veto for veto in report.vetoed}
-        snippets = (Snippets(title), Snippets(text))
+        snippets = tuple(Snippets(source) for source in sources)
         explanations = []
         for index in candidates:
             entity = self._entities[index]
@@ -186,8 +198,8 @@ class Matcher:
                 snippet, highlight = snippets[where].around(source_start, source_end)
                 places.append(
                     TermHit(
-                        self._terms[term_id].phrase, roles[term_id], where == _TITLE, source_start, source_end,
-                        snippet, highlight,
+                        self._terms[term_id].phrase, roles[term_id], where in _TITLES, source_start, source_end,
+                        snippet, highlight, PLACES[where],
                     )
                 )  # fmt: skip
             explanations.append(
@@ -201,12 +213,14 @@ class Matcher:
             )
         return report, tuple(explanations)
 
-    def _find(self, title: str, text: str) -> tuple[_Found, tuple[Folded, Folded]]:
-        """The hits of every term in the folded title and text, and those folded texts (which map a
-        hit back to the original only when it is shown)."""
+    def _find(self, sources: tuple[str, ...]) -> tuple[_Found, tuple[Folded, ...]]:
+        """The hits of every term in the folded places, and those folded texts (which map a hit back to
+        the original only when it is shown)."""
         found: _Found = {}
-        folds = (fold(title), fold(text))
+        folds = tuple(fold(source) if source else _EMPTY for source in sources)
         for where, folded in enumerate(folds):
+            if not folded.text:
+                continue
             for term_id, start, end in self._scan(folded):
                 found.setdefault(term_id, []).append((where, start, end, term_id))
         return found, folds
@@ -217,27 +231,33 @@ class Matcher:
         return sorted({i for term_id in found for i in mentioned_by[term_id]})
 
     def _report(
-        self, found: _Found, folds: tuple[Folded, Folded], candidates: list[int], title: str, text: str, url: str | None
+        self, found: _Found, folds: tuple[Folded, ...], candidates: list[int], sources: tuple[str, ...],
+        url: str | None,
     ) -> MatchReport:
         host = _host(url)
-        first_paragraph = _first_paragraph_end(text) if candidates else 0
-        snippets = (Snippets(title), Snippets(text))
+        first_paragraph = _first_paragraph_end(sources[_TEXT]) if candidates else 0
+        snippets: dict[int, Snippets] = {}
         matches: list[Hit] = []
         vetoed: list[Veto] = []
         for index in candidates:
             entity = self._entities[index]
             spec = entity.spec
             spans = _distinct([span for term_id in entity.mentions for span in found.get(term_id, ())])
+            # the feed's words often repeat the page's: they count only when the page itself has no mention
+            counted = [span for span in spans if span[0] <= _TEXT] or spans
             test = self._tests[index] or self._compile(index)
             reason = test(found, host)
             if reason is None and not entity.by_query:
-                reason = _option_failure(spec, spans)
-            best = spans[0]  # title first, then the earliest
+                reason = _option_failure(spec, counted, in_title=any(span[0] in _TITLES for span in spans))
+            best = spans[0]  # the page's title first, then its text, then the feed's title and summary
             term = self._terms[best[3]].phrase
             if reason is not None:
                 vetoed.append(Veto(spec.id, spec.name, reason, term))
                 continue
-            shown, highlight = snippets[best[0]].around(*folds[best[0]].span(best[1], best[2]))
+            place = best[0]
+            if place not in snippets:
+                snippets[place] = Snippets(sources[place])
+            shown, highlight = snippets[place].around(*folds[place].span(best[1], best[2]))
             matches.append(
                 Hit(
                     entity_id=spec.id,
@@ -245,11 +265,12 @@ class Matcher:
                     term=term,
                     snippet=shown,
                     highlight=highlight,
-                    count=len(spans),
-                    in_title=best[0] == _TITLE,
+                    count=len(counted),
+                    in_title=any(span[0] in _TITLES for span in spans),
                     in_first_paragraph=any(
                         w == _TEXT and folds[_TEXT].offset(s) < first_paragraph for w, s, _, _ in spans
                     ),
+                    where=tuple(PLACES[w] for w in sorted({span[0] for span in spans})),
                 )
             )
         return MatchReport(matches=tuple(matches), vetoed=tuple(vetoed))
@@ -320,6 +341,9 @@ class Matcher:
                     yield term_id, start, end
 
 
+_EMPTY = fold("")
+
+
 def _compile(spec: EntitySpec) -> tuple[Node, list[Term]]:
     """The tree of an entity without a query, and its mention terms."""
     mentions = [
@@ -347,10 +371,10 @@ def _searchable(phrase: str) -> bool:
     return any(char.isalnum() for char in phrase)
 
 
-def _option_failure(spec: EntitySpec, spans: list[_Span]) -> str | None:
+def _option_failure(spec: EntitySpec, spans: list[_Span], *, in_title: bool) -> str | None:
     if len(spans) < spec.min_mentions:
         return f"only {len(spans)} mention{'' if len(spans) == 1 else 's'}, needs {spec.min_mentions}"
-    if spec.in_title and spans[0][0] != _TITLE:
+    if spec.in_title and not in_title:
         return "not in the title"
     return None
 
@@ -391,7 +415,7 @@ def _compile_test(node: Node, term_ids: dict[Term, int]) -> _Test:
             return lambda found, host: None if term_id in found else missing
         case InTitle(term=term):
             term_id, missing = term_ids[term], f'"{term.phrase}" not in the title'
-            return lambda found, host: None if any(span[0] == _TITLE for span in found.get(term_id, ())) else missing
+            return lambda found, host: None if any(span[0] in _TITLES for span in found.get(term_id, ())) else missing
         case Site(domain=domain):
             elsewhere, suffix = f"not on {domain}", "." + domain
             return lambda found, host: (

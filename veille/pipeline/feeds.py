@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from veille import http, websub
 from veille.feeds.schedule import MAX_BACKOFF, WINDOW, Publishing, adaptive_interval, next_poll
+from veille.feeds.words import feed_words
 from veille.health import FeedNotice, recovered_notice, report_feed_health
 from veille.pages.urls import normalize_url, url_key
 from veille.pipeline.context import Context, _insert, run_async
@@ -42,6 +43,7 @@ class FeedResult:
     new_articles: tuple[int, ...] = ()         # need a page fetch
     ready_articles: tuple[int, ...] = ()       # carry their own full text: go straight to matching
     entries: int = 0
+    quiet: int = 0                             # of the new articles, those whose matches alert nobody (backlog)
     error: str | None = None
     notice: FeedNotice | None = None           # "recovered", when the feed works again after a failing notice
 
@@ -267,6 +269,7 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         log.warning("feed fetch failed", extra={"feed_id": feed_id, "feed_url": feed.url, "error": str(response)})
         return FeedResult(feed_id=feed_id, status="error", error=feed.last_error)
     if response.status == 304:
+        feed.first_ok_at = feed.first_ok_at or now
         notice = _succeeded(feed, now, "not modified")
         _adapt_interval(s, ctx, feed, now, response, ttl_minutes=None, unchanged=True)
         return FeedResult(feed_id=feed_id, status="not modified", notice=notice)
@@ -285,15 +288,18 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
     notice = _succeeded(feed, now, "ok", "; ".join(parsed.notes) or None)
     new: list[int] = []
     ready: list[int] = []
+    quiet = 0
     for entry in parsed.entries:
-        stored = _store_entry(s, ctx, feed, entry, base_url=response.url)
+        stored = _store_entry(s, ctx, feed, entry, base_url=response.url, now=now)
         if stored is not None:
-            article_id, has_text = stored
+            article_id, has_text, reason = stored
             (ready if has_text else new).append(article_id)
+            quiet += reason is not None
+    feed.first_ok_at = feed.first_ok_at or now
     _adapt_interval(s, ctx, feed, now, response, ttl_minutes=parsed.ttl, unchanged=False)
     return FeedResult(
         feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries),
-        notice=notice,
+        quiet=quiet, notice=notice,
     )
 
 
@@ -303,24 +309,38 @@ def _header(response: http.Response, name: str, limit: int) -> str | None:
     return value if value and len(value) <= limit else None
 
 
-def html_to_text(fragment: str) -> str:
-    from veille.pages.text import html_to_text as to_text
+def quiet_reason(
+    published: datetime | None, now: datetime, *, first_poll: bool, backfill: float, max_age: float
+) -> str | None:
+    """Why a new item's matches should alert nobody, or None when they alert.
 
-    return to_text(fragment)
+    On a feed's first successful poll everything already there is backlog, except what was published within
+    the backfill window (an undated item is backlog: nothing says it is recent). After that, an item is new,
+    unless its date is older than ``max_age`` (a feed that re-publishes its archive)."""
+    if first_poll:
+        if published is None or backfill <= 0 or published < now - timedelta(seconds=backfill):
+            return "backlog"
+        return None
+    if published is not None and published < now - timedelta(seconds=max_age):
+        return "too old"
+    return None
 
 
 def _feed_text(ctx: Context, feed: Feed, entry: FeedEntry) -> str | None:
     """The entry's own full text, when the feed carries the article and the feed's setting allows it."""
     if feed.feed_text == "never" or not entry.content:
         return None
-    text = html_to_text(entry.content)
+    text = feed_words(entry.content)
     if feed.feed_text == "always" or len(text) >= ctx.settings.feed_text_min_chars:
         return text
     return None
 
 
-def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base_url: str) -> tuple[int, bool] | None:
-    """Record one feed item; returns (article id, has full text) when the article is new to veille."""
+def _store_entry(
+    s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base_url: str, now: datetime
+) -> tuple[int, bool, str | None] | None:
+    """Record one feed item; returns (article id, has full text, why it alerts nobody or None) when the article
+    is new to veille. The feed's first successful poll (``first_ok_at`` not yet set) decides what is backlog."""
     if s.scalar(select(Entry.id).where(Entry.feed_id == feed.id, Entry.key == entry.key)) is not None:
         return None
     link = None
@@ -339,21 +359,30 @@ def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base
     full_text = None
     if article_id is None:
         full_text = _feed_text(ctx, feed, entry)
+        quiet = quiet_reason(
+            entry.published, now, first_poll=feed.first_ok_at is None,
+            backfill=ctx.settings.backfill if feed.backfill is None else feed.backfill, max_age=ctx.settings.max_age,
+        )
         values = dict(
             url_key=key,
             url=(link or entry.link or "")[:MAX_URL],
             guid=entry.guid,
             feed_id=feed.id,
             title=entry.title or None,
+            feed_title=entry.title or None,
             feed_summary=entry.summary or None,
             feed_content=entry.content or None,
             text=full_text,
             author=entry.author,
             published_at=entry.published,
+            first_seen_at=now,
+            quiet=quiet,
             state="fetched" if (full_text is not None or not link) else "new",
+            text_source="feed" if full_text is not None else None,
         )
         if not link:  # nothing to fetch: match on what the feed says
-            values["text"] = full_text or html_to_text(entry.content or entry.summary)
+            values["text"] = full_text or feed_words(entry.content or entry.summary)
+            values["text_source"] = "feed" if full_text is not None else "feed-only"
         # RETURNING says whether this INSERT made the row: psycopg reports no row count for it (-1), so a
         # count would call every article on PostgreSQL old, and leave it to the stale-work recovery
         inserted = s.scalar(_insert(s, Article).values(**values).on_conflict_do_nothing().returning(Article.id))
@@ -364,4 +393,4 @@ def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base
     )
     if not created or article_id is None:
         return None
-    return article_id, full_text is not None or not link
+    return article_id, full_text is not None or not link, quiet

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from veille.matching import EntitySpec, Hit, Matcher, MatchReport
+from veille.feeds.words import feed_words
+from veille.matching import EntitySpec, Hit, Matcher, MatchReport, fold_term
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
 from veille.storage.db import rowcount
@@ -58,6 +59,23 @@ def match_text(matcher: Matcher, *, title: str, text: str, url: str | None) -> M
     return matcher.match(title=title or "", text=text or "", url=url)
 
 
+def article_places(article: Article) -> dict[str, str]:
+    """What of a stored article is matched: the page's title and text, and the feed's own title and summary
+    of the item where they say something the page may not (keyword arguments of :meth:`Matcher.match`)."""
+    title = article.title or ""
+    feed_title = article.feed_title or ""
+    if feed_title and fold_term(feed_title) == fold_term(title):
+        feed_title = ""
+    summary = ""
+    if article.text_source not in ("feed", "feed-only"):  # else the text is already the feed's own
+        summary = feed_words(article.feed_content or article.feed_summary)
+    return {"title": title, "text": article.text or "", "feed_title": feed_title, "feed_summary": summary}
+
+
+def match_article(matcher: Matcher, article: Article) -> MatchReport:
+    return matcher.match(url=article.canonical_url or article.url, **article_places(article))
+
+
 def match_articles(ctx: Context, article_ids: Sequence[int]) -> list[int]:
     """Match the articles against every tracked entity; store matches and one outbox row per (story, channel).
     Returns the ids of alerts created now that are to be sent now (not those waiting for a digest, nor a
@@ -85,8 +103,11 @@ def _setup(s: Session) -> _Setup:
     return _Setup(matcher, entities, channels)
 
 
-def store_match(s: Session, article_id: int, entity_id: int, hit: Hit, now: datetime) -> None:
-    """One match row per (article, entity); a second call for the same pair changes nothing."""
+def store_match(
+    s: Session, article_id: int, entity_id: int, hit: Hit, now: datetime, *, reason: str | None = None
+) -> None:
+    """One match row per (article, entity); a second call for the same pair changes nothing. ``reason``: why
+    it alerts nobody ("backlog", "too old"), None when it alerts."""
     s.execute(
         _insert(s, Match)
         .values(
@@ -99,6 +120,9 @@ def store_match(s: Session, article_id: int, entity_id: int, hit: Hit, now: date
             count=hit.count,
             in_title=hit.in_title,
             matched_at=now,
+            alerted=reason is None,
+            reason=reason,
+            found_in=list(hit.where),
         )
         .on_conflict_do_nothing()
     )
@@ -109,13 +133,11 @@ def _match_one(s: Session, article_id: int, setup: _Setup) -> list[int]:
     if article is None or article.state != "fetched":
         return []
     matcher, entities = setup.matcher, setup.entities
-    report = match_text(
-        matcher, title=article.title or "", text=article.text or "", url=article.canonical_url or article.url
-    )
+    report = match_article(matcher, article)
     prints = fingerprint(article) if report.matches and article.story_id is None else None  # before any write
     now = utcnow()
     for hit in report.matches:
-        store_match(s, article_id, hit.entity_id, hit, now)
+        store_match(s, article_id, hit.entity_id, hit, now, reason=article.quiet)
     claimed = rowcount(s.execute(
         update(Article).where(Article.id == article_id, Article.state == "fetched")
         .values(state="matched", matched_at=now, state_at=now)
@@ -124,6 +146,10 @@ def _match_one(s: Session, article_id: int, setup: _Setup) -> list[int]:
         return []
     # one story per group of near-duplicates; its first alert per channel is the only one (unique index)
     story_id = assign_story(s, article, prints)
+    if article.quiet is not None:  # backlog: a real match, kept and shown, that alerts nobody
+        log.info("match kept without an alert (%s): %s", article.quiet, article.title,
+                 extra={"article_id": article_id, "reason": article.quiet})
+        return []
     targets = route_channels(setup.channels, [entities[h.entity_id] for h in report.matches if h.entity_id in entities])
     if not targets:
         names = ", ".join(entities[h.entity_id].name for h in report.matches)
@@ -145,4 +171,7 @@ def _match_one(s: Session, article_id: int, setup: _Setup) -> list[int]:
         ))
         if alert_id is not None:
             alert_ids.append(alert_id)
+    if not alert_ids and s.scalar(select(Alert.id).where(Alert.article_id == article_id).limit(1)) is None:
+        # every channel already has the story's alert, from another outlet's copy: this one is "also covered by"
+        s.execute(update(Match).where(Match.article_id == article_id).values(alerted=False, reason="same story"))
     return alert_ids

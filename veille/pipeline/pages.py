@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from veille import http
-from veille.pages.extract import html_to_text
+from veille.feeds.words import feed_words
 from veille.pages.fetch import FetchedPage, fetch_page
 from veille.pages.urls import url_key
 from veille.pipeline.context import MAX_PAGE_ATTEMPTS, Context, run_async
@@ -125,7 +125,7 @@ def fetch_pages(ctx: Context, article_ids: Sequence[int], *, then: Callable[[int
 
 
 def _fallback_text(article: Article) -> str:
-    return html_to_text(article.feed_content or article.feed_summary or "")
+    return feed_words(article.feed_content or article.feed_summary)
 
 
 def _page_failed(s: Session, article_id: int, error: str, *, final: bool) -> bool:

@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from veille.pipeline.context import Context
 from veille.pipeline.feeds import FeedResult, poll_feeds
 from veille.pipeline.recovery import claim_backlog
-from veille.storage.models import Alert, Feed
+from veille.storage.models import Alert, Article, Feed, Match
 
 if TYPE_CHECKING:
     from veille.pipeline.delivery import DeliveryResult
@@ -33,13 +33,24 @@ MATCH_GROUP = 25
 @dataclass(slots=True)
 class PollSummary:
     feeds: list[FeedResult] = field(default_factory=list)
-    pages: int = 0
-    articles_matched: int = 0
+    pages: int = 0  # pages fetched and extracted
+    pages_failed: int = 0  # pages that could not be had (retried later, or matched on the feed's own words)
+    articles_checked: int = 0  # articles run through the matcher
+    articles_matched: int = 0  # of which at least one tracked entity matched
+    kept: dict[str, int] = field(default_factory=dict)  # matched articles that alert nobody, by reason
     alerts: list[DeliveryResult] = field(default_factory=list)
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.alerts if r.status == status)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any feed, page or delivery failed (`veille poll --check`)."""
+        return (
+            any(r.status == "error" for r in self.feeds) or self.pages_failed > 0
+            or any(r.status in ("failed", "pending") for r in self.alerts)
+        )
 
 
 def _in_batches(ids: Sequence[int], size: int, work: Callable[[Sequence[int]], list[T]]) -> list[T]:
@@ -86,11 +97,11 @@ def poll_once(ctx: Context) -> PollSummary:
         with extraction_processes(ctx.settings.poll_processes or None):
             fetch_pages(ctx, to_fetch, then=page_ready)
     match_waiting()
-    summary.pages = len(to_fetch)
     rest = sorted(({a for r in summary.feeds for a in r.ready_articles} | set(backlog.match)) - matched)
     waiting.extend(rest)
     match_waiting()
-    summary.articles_matched = len(matched)
+    summary.articles_checked = len(matched)
+    ctx.db.run(_count_outcomes, summary, to_fetch, sorted(matched))
     to_deliver = sorted(set(new_alerts) | set(backlog.deliver))
     if to_deliver:
         from veille.pipeline.delivery import deliver_alerts
@@ -101,6 +112,26 @@ def poll_once(ctx: Context) -> PollSummary:
     send_due_digests(ctx)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _count_outcomes(s: Session, summary: PollSummary, fetched: Sequence[int], matched: Sequence[int]) -> None:
+    """Pages fetched and failed, articles matched and kept without an alert, from what the stages stored."""
+    for start in range(0, len(fetched), 500):
+        ids = fetched[start : start + 500]
+        rows = s.execute(select(Article.state, Article.error).where(Article.id.in_(ids))).all()
+        summary.pages_failed += sum(1 for state, error in rows if error is not None)
+        summary.pages += sum(1 for state, error in rows if error is None and state in ("fetched", "matched",
+                                                                                        "duplicate"))
+    for start in range(0, len(matched), 500):
+        ids = matched[start : start + 500]
+        outcomes = s.execute(
+            select(Match.article_id, func.max(case((Match.alerted.is_(True), 1), else_=0)), func.max(Match.reason))
+            .where(Match.article_id.in_(ids)).group_by(Match.article_id)
+        ).all()
+        summary.articles_matched += len(outcomes)
+        for _, alerted, reason in outcomes:
+            if not alerted:
+                summary.kept[reason or "no alert"] = summary.kept.get(reason or "no alert", 0) + 1
 
 
 def count_pending(s: Session) -> tuple[int, int]:

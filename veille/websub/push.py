@@ -112,9 +112,9 @@ def _store(s: Session, ctx: Context, sub_id: int, token: str, parsed: ParsedFeed
     new: list[int] = []
     ready: list[int] = []
     for entry in parsed.entries:
-        stored = _store_entry(s, ctx, feed, entry, base_url=topic)
+        stored = _store_entry(s, ctx, feed, entry, base_url=topic, now=now)
         if stored is not None:
-            article_id, has_text = stored
+            article_id, has_text, _ = stored
             (ready if has_text else new).append(article_id)
     log.info("WebSub push stored", extra={"feed_id": feed.id, "entries": len(parsed.entries),
                                            "new": len(new) + len(ready)})
