@@ -24,6 +24,12 @@ VEILLE = str(Path(sys.executable).with_name("veille"))
 pytestmark = pytest.mark.usefixtures("veille_env")
 
 
+@pytest.fixture(autouse=True)
+def smtp_configured(veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`channels add email` needs an SMTP server configured; these tests send nothing."""
+    monkeypatch.setenv("VEILLE_SMTP_URL", "smtp://127.0.0.1:2525")
+
+
 def seed() -> None:
     assert veille("feeds", "import", str(opml())).exit_code == 0
     assert veille("track", "add", "Kyutai").exit_code == 0
@@ -234,3 +240,15 @@ def test_a_backup_without_the_new_fields_still_imports(tmp_path: Path) -> None:
     assert veille("import", str(path)).exit_code == 0
     [feed] = veille("feeds", "list", "--json").json()
     assert (feed["enabled"], feed["resume_at"], feed["backfill"]) == (False, None, None)
+
+
+def test_importing_email_channels_without_an_smtp_server_warns(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VEILLE_SMTP_URL")
+    path = tmp_path / "backup.json"
+    path.write_text(json.dumps({"format": "veille-backup", "version": 1, "channels": [
+        {"name": "ops", "kind": "email", "target": "ops@example.org"}]}), encoding="utf-8")
+    result = veille("import", str(path))
+    assert result.exit_code == 0
+    assert "warning: VEILLE_SMTP_URL is not set: the email channels (ops) fail until" in " ".join(result.stderr.split())
+    assert [c["name"] for c in veille("channels", "list", "--json").json()] == ["ops"]

@@ -359,3 +359,7 @@ def import_command(path: Path) -> None:
     out.print("; ".join(parts))
     for url in counts.refused:
         err.print(f"refused by the address guard, not imported: {url}")
+    emails = [c["name"] for c in backup.channels if c["kind"] == "email"]
+    if emails and counts.added["channels"] and not ctx.settings.smtp_url:
+        err.print(f"warning: VEILLE_SMTP_URL is not set: the email channels ({', '.join(emails)}) fail until an "
+                  "SMTP server is configured", markup=False)
