@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from tests.conftest import HTTPFixture, Route
 from tests.helpers import rss, veille
-from veille.feeds.opml import NAMESPACE
+NAMESPACE = "https://veille.example/ns/opml/1"
 from veille.storage.db import Database
 from veille.storage.models import Feed
 
