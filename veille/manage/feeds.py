@@ -141,7 +141,10 @@ async def _discover(settings: Settings, url: str) -> Discovery:
 
 def find_feeds(ctx: pipeline.Context, url: str) -> FeedSearch:
     """Fetch ``url`` once (through the address guard) and say which feeds it is or names; stores nothing."""
-    url = check_feed_url(ctx.settings, url)
+    return _search(ctx, check_feed_url(ctx.settings, url))
+
+
+def _search(ctx: pipeline.Context, url: str) -> FeedSearch:
     found: Discovery = pipeline.run_async(_discover(ctx.settings, url))
     if found.blocked:
         raise OperationError(f"refused: {found.error}")
@@ -180,7 +183,7 @@ def add_feed(
     existing = ctx.db.run(_feed_id, url)
     if existing is not None:
         raise ConflictError(f"feed already added (id {existing}): {url}")
-    search = find_feeds(ctx, url)
+    search = _search(ctx, url)
     warning: str | None = None
     if len(search.feeds) > 1:
         raise SeveralFeedsError(url, search.feeds)
