@@ -14,11 +14,12 @@ from sqlalchemy import update
 
 from tests.conftest import HTTPFixture, Route
 from tests.helpers import rss, veille
-NAMESPACE = "https://veille.example/ns/opml/1"
 from veille.storage.db import Database
 from veille.storage.models import Feed
 
 pytestmark = pytest.mark.usefixtures("veille_env")
+
+NAMESPACE = "https://veille.example/ns/opml/1"  # documented in the README: files in the wild carry it
 
 KEPT = ("url", "title", "tags", "interval_fixed", "every", "backfill", "enabled", "resume_at", "feed_text")
 RESUME = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
