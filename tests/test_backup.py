@@ -4,14 +4,30 @@ empty database or over an existing one (what exists is skipped), and refused who
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from tests.helpers import veille
+from veille.storage.db import Database
+from veille.storage.models import Channel, Entity, Feed
+
+VEILLE = str(Path(sys.executable).with_name("veille"))
 
 pytestmark = pytest.mark.usefixtures("veille_env")
+
+
+@pytest.fixture(autouse=True)
+def smtp_configured(veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`channels add email` needs an SMTP server configured; these tests send nothing."""
+    monkeypatch.setenv("VEILLE_SMTP_URL", "smtp://127.0.0.1:2525")
 
 
 def seed() -> None:
@@ -109,6 +125,11 @@ BAD = [
     ('{"format": "veille-backup", "version": 1, "entities": [{"name": "A", "options": {"to": ["nowhere"]}}]}',
      "entities[0].options.to: no channel named 'nowhere'"),
     ('{"format": "veille-backup", "version": 1, "feeds": "all of them"}', "feeds: expected a list"),
+    ('{"format": "veille-backup", "version": 1, "feeds": [{"url": "https://ok.example/a", "interval": 60,'
+     ' "backfill": "a week"}]}', "feeds[0].backfill: expected a number of seconds (0 or more) or null"),
+    ('{"format": "veille-backup", "version": 1, "channels": [{"name": "x", "kind": "slack",'
+     ' "target": "https://hooks.example/x", "resume_at": "tomorrow"}]}',
+     "channels[0].resume_at: expected an ISO 8601 time or null"),
     ('{"format": "veille-backup", "version": 1, "entities": [{"name": "Kyutai"}, {"name": "KYUTAI"}]}',
      "entities[1].name: 'KYUTAI' is listed twice"),
 ]
@@ -144,9 +165,90 @@ def test_guarded_feed_addresses_are_not_imported(tmp_path: Path, monkeypatch: py
     assert [f["url"] for f in veille("feeds", "list", "--json").json()] == ["https://feeds.example.invalid/rss"]
 
 
-def test_export_to_a_file(tmp_path: Path) -> None:
+def test_export_to_a_file_is_private_from_its_first_byte(tmp_path: Path) -> None:
     seed()
-    target = tmp_path / "out.json"
-    result = veille("export", "--output", str(target))
-    assert result.exit_code == 0 and result.stdout == ""
-    assert len(json.loads(target.read_text(encoding="utf-8"))["feeds"]) == 3
+    old_umask = os.umask(0o022)  # the usual one: files are world-readable unless created otherwise
+    try:
+        target = tmp_path / "out.json"
+        result = subprocess.run([VEILLE, "export", "--output", str(target)], env=dict(os.environ),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout == "", result.stderr
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert len(json.loads(target.read_text(encoding="utf-8"))["feeds"]) == 3
+
+        existing = tmp_path / "old-backup.json"
+        existing.write_text("an older backup", encoding="utf-8")
+        existing.chmod(0o644)
+        assert veille("export", "-o", str(existing)).exit_code == 0
+        assert stat.S_IMODE(existing.stat().st_mode) == 0o600
+        assert json.loads(existing.read_text(encoding="utf-8"))["format"] == "veille-backup"
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".json") or p.name.startswith(".")) \
+            == ["old-backup.json", "out.json"]  # no temporary file left behind
+    finally:
+        os.umask(old_umask)
+    restored = veille("import", str(existing))
+    assert restored.exit_code == 0 and words(restored.stdout) == words(SUMMARY.format(0, 3, 0, 3, 0, 3))
+
+
+def set_pauses_and_backfill() -> None:
+    db = Database(os.environ["VEILLE_DATABASE_URL"])
+
+    def change(s: Any) -> None:
+        s.execute(update(Feed).where(Feed.url == "https://a.example/feed.xml").values(
+            enabled=False, resume_at=datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC), backfill=0.0))
+        s.execute(update(Feed).where(Feed.url == "https://b.example/rss").values(enabled=False, backfill=7 * 86400.0))
+        s.execute(update(Entity).where(Entity.name == "Kyutai").values(
+            enabled=False, resume_at=datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)))
+        s.execute(update(Channel).where(Channel.name == "team").values(
+            enabled=False, resume_at=datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)))
+
+    db.run(change)
+
+
+def test_pauses_and_backfill_survive_a_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed()
+    set_pauses_and_backfill()
+    data = json.loads(veille("export").stdout)
+    feeds = {f["url"]: f for f in data["feeds"]}
+    assert feeds["https://a.example/feed.xml"] == {**feeds["https://a.example/feed.xml"], "enabled": False,
+                                                   "resume_at": "2031-01-02T03:04:05+00:00", "backfill": 0}
+    assert feeds["https://b.example/rss"] == {**feeds["https://b.example/rss"], "enabled": False,
+                                              "resume_at": None, "backfill": 604800}
+    assert feeds["https://news.example/atom.xml"]["backfill"] is None
+    kyutai = next(e for e in data["entities"] if e["name"] == "Kyutai")
+    assert (kyutai["enabled"], kyutai["resume_at"]) == (False, "2031-02-03T04:05:06+00:00")
+    team = next(c for c in data["channels"] if c["name"] == "team")
+    assert (team["enabled"], team["resume_at"]) == (False, "2031-03-04T05:06:07+00:00")
+    backup = tmp_path / "backup.json"
+    backup.write_text(json.dumps(data), encoding="utf-8")
+
+    fresh_database(tmp_path, monkeypatch, "restored.db")
+    assert veille("import", str(backup)).exit_code == 0
+    again = json.loads(veille("export").stdout)
+    for key in ("feeds", "entities", "channels"):
+        assert again[key] == data[key]
+    listed = {f["url"]: f for f in veille("feeds", "list", "--json").json()}
+    assert listed["https://a.example/feed.xml"]["resume_at"] == "2031-01-02T03:04:05+00:00"
+    assert listed["https://b.example/rss"]["backfill"] == 604800
+
+
+def test_a_backup_without_the_new_fields_still_imports(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"format": "veille-backup", "version": 1, "feeds": [
+        {"url": "https://a.example/feed.xml", "interval": 600, "enabled": False}],
+        "entities": [{"name": "Kyutai"}], "channels": []}), encoding="utf-8")
+    assert veille("import", str(path)).exit_code == 0
+    [feed] = veille("feeds", "list", "--json").json()
+    assert (feed["enabled"], feed["resume_at"], feed["backfill"]) == (False, None, None)
+
+
+def test_importing_email_channels_without_an_smtp_server_warns(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VEILLE_SMTP_URL")
+    path = tmp_path / "backup.json"
+    path.write_text(json.dumps({"format": "veille-backup", "version": 1, "channels": [
+        {"name": "ops", "kind": "email", "target": "ops@example.org"}]}), encoding="utf-8")
+    result = veille("import", str(path))
+    assert result.exit_code == 0
+    assert "warning: VEILLE_SMTP_URL is not set: the email channels (ops) fail until" in " ".join(result.stderr.split())
+    assert [c["name"] for c in veille("channels", "list", "--json").json()] == ["ops"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 
-from tests.alerts.conftest import Receiver
-from tests.conftest import HTTPFixture, Route, SMTPFixture
+from tests.alerts.conftest import Receiver, Reply
+from tests.conftest import HTTPFixture, Route, SMTPFixture, free_port
 from tests.helpers import rss, veille
 
 pytestmark = pytest.mark.usefixtures("veille_env")
@@ -39,7 +40,8 @@ def slack_posts(web: HTTPFixture, path: str = "/slack") -> list[dict]:
 # --------------------------------------------------------------------------- add, list, redaction
 
 
-def test_add_and_list_every_kind_with_secrets_redacted() -> None:
+def test_add_and_list_every_kind_with_secrets_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEILLE_SMTP_URL", "smtp://127.0.0.1:2525")  # configured; nothing is sent
     assert veille("channels", "add", "slack", "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
                   "--name", "research-slack").exit_code == 0
     assert veille("channels", "add", "webhook", "https://hooks.example.org/in/abcdef?key=SECRETKEY",
@@ -88,10 +90,129 @@ def test_add_refuses_mistakes_clearly(args: list[str], complaint: str) -> None:
     assert veille("channels", "list", "--json").json() == []
 
 
-def test_a_name_is_taken_once() -> None:
+def test_a_name_is_taken_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEILLE_SMTP_URL", "smtp://127.0.0.1:2525")
     assert veille("channels", "add", "email", "a@example.org", "--name", "team").exit_code == 0
     again = veille("channels", "add", "email", "b@example.org", "--name", "team")
     assert again.exit_code == 1 and "already named 'team'" in again.stderr
+
+
+# --------------------------------------------------------------------------- checked when added
+
+
+@pytest.mark.parametrize("smtp_url", [None, "", "http://mail.example.org"])
+def test_an_email_channel_needs_an_smtp_server(monkeypatch: pytest.MonkeyPatch, smtp_url: str | None) -> None:
+    if smtp_url is not None:
+        monkeypatch.setenv("VEILLE_SMTP_URL", smtp_url)
+    result = veille("channels", "add", "email", "me@example.org", "--name", "me")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "VEILLE_SMTP_URL" in result.stderr
+    if not smtp_url:
+        assert "email channels need an SMTP server and none is configured: set VEILLE_SMTP_URL" in result.stderr
+    assert veille("channels", "list", "--json").json() == []
+    # the other kinds need no SMTP server
+    assert veille("channels", "add", "slack", "https://hooks.slack.com/services/T/B/X").exit_code == 0
+
+
+def test_add_with_test_keeps_the_channel_only_when_the_sample_arrives() -> None:
+    receiver = Receiver()
+    try:
+        hook = receiver.url("/services/T0/B0/XyZsecret")
+        receiver.reply = Reply(404, b"no_service")
+        refused = veille("channels", "add", "slack", hook, "--name", "ops", "--test")
+        assert refused.exit_code == 1 and refused.stdout == ""
+        assert ("error: the sample alert did not arrive, so the channel was not added: slack: HTTP 404 "
+                "'no_service': the webhook was removed or disabled; create a new incoming webhook in Slack and "
+                "update the channel") in " ".join(refused.stderr.split())
+        assert "XyZsecret" not in refused.stderr
+        assert veille("channels", "list", "--json").json() == []
+        assert len(receiver.requests) == 1
+
+        receiver.reply = Reply(200, b"ok")
+        added = veille("channels", "add", "slack", hook, "--name", "ops", "--test")
+        assert added.exit_code == 0, added.stderr
+        assert "added channel ops (slack) -> http://127.0.0.1:" in added.stdout
+        assert "the sample alert arrived" in added.stdout and "XyZsecret" not in added.stdout
+        sample = json.loads(receiver.requests[-1].body)
+        assert "veille test alert" in sample["text"]
+        [row] = veille("channels", "list", "--json").json()
+        assert (row["name"], row["state"], row["last_error"]) == ("ops", "ok", None)
+
+        # a name already taken is refused before anything is sent
+        again = veille("channels", "add", "slack", hook, "--name", "ops", "--test")
+        assert again.exit_code == 1 and "already named 'ops'" in again.stderr
+        assert len(receiver.requests) == 2
+    finally:
+        receiver.close()
+
+
+def test_add_webhook_with_test_signs_the_sample(web: HTTPFixture) -> None:
+    web.routes["/in"] = Route(b"", "text/plain", 204)
+    added = veille("channels", "add", "webhook", web.url("/in"), "--secret", "s3cret", "--test")
+    assert added.exit_code == 0, added.stderr
+    [post] = web.hits("/in", "POST")
+    assert post.headers["x-veille-signature"].startswith("sha256=")
+    assert [c["name"] for c in veille("channels", "list", "--json").json()] == ["webhook"]
+
+
+class RefusingSMTP:
+    """A real SMTP server (aiosmtpd) on loopback that refuses one recipient and takes every other message."""
+
+    def __init__(self, refused: str) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+        server = self
+
+        class Handler:
+            async def handle_RCPT(self, smtp: Any, session: Any, envelope: Any, address: str,
+                                  options: list[str]) -> str:
+                if address == refused:
+                    return "550 5.1.1 no such mailbox here"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
+                server.messages.append(envelope)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+def test_add_email_with_test_through_a_real_smtp_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = RefusingSMTP("nobody@example.org")
+    try:
+        monkeypatch.setenv("VEILLE_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+        monkeypatch.setenv("VEILLE_EMAIL_FROM", "veille@veille.test")
+        refused = veille("channels", "add", "email", "nobody@example.org", "--test")
+        assert refused.exit_code == 1
+        assert ("error: the sample alert did not arrive, so the channel was not added: email: "
+                f"127.0.0.1:{server.port} refused the recipient: 550 5.1.1 no such mailbox here"
+                ) in " ".join(refused.stderr.split())
+        assert veille("channels", "list", "--json").json() == [] and server.messages == []
+
+        added = veille("channels", "add", "email", "me@example.org", "--digest", "daily@08:00", "--test")
+        assert added.exit_code == 0, added.stderr
+        [envelope] = server.messages
+        assert envelope.rcpt_tos == ["me@example.org"]
+        assert b"Daily digest (test)" in envelope.content
+        assert [c["name"] for c in veille("channels", "list", "--json").json()] == ["email"]
+    finally:
+        server.close()
+
+
+def test_add_email_with_test_when_the_smtp_server_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEILLE_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+    result = veille("channels", "add", "email", "me@example.org", "--test")
+    assert result.exit_code == 1
+    assert ("error: the sample alert did not arrive, so the channel was not added: email: connection refused by "
+            "127.0.0.1:") in result.stderr
+    assert veille("channels", "list", "--json").json() == []
 
 
 # --------------------------------------------------------------------------- test, failing, status

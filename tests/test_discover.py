@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from tests.conftest import HTTPFixture, Route
@@ -104,7 +106,7 @@ def test_no_declared_feed_tries_common_paths_in_order(web: HTTPFixture) -> None:
     assert len(web.hits("/feed")) == 1 and web.hits("/atom.xml") == []  # the first feed found wins
 
 
-def test_dry_run_lists_candidates_and_adds_nothing(web: HTTPFixture) -> None:
+def several_feeds_site(web: HTTPFixture) -> None:
     web.routes["/lab/"] = Route(site_page(
         '<link rel="alternate" type="application/rss+xml" href="rss" title="All posts">',
         '<link rel="alternate" type="application/atom+xml" href="/comments.atom" title="Comments">',
@@ -114,16 +116,47 @@ def test_dry_run_lists_candidates_and_adds_nothing(web: HTTPFixture) -> None:
     web.routes["/comments.atom"] = Route(atom([dict(NEWS[0], id="c1")], title="Lab comments"),
                                          "application/atom+xml")
 
+
+def test_dry_run_lists_candidates_and_adds_nothing(web: HTTPFixture) -> None:
+    several_feeds_site(web)
+
     result = veille("feeds", "add", web.url("/lab/"), "--dry-run")
 
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        f"* {web.url('/lab/rss')}\t2 entries\tLab posts",
-        f"  {web.url('/comments.atom')}\t1 entries\tLab comments",
+    assert result.stdout.splitlines() == [  # two feeds: neither would be added
+        f"  {web.url('/lab/rss')}\t2 entries\tLab posts",
+        f"  {web.url('/comments.atom')}\t1 entry\tLab comments",
     ]
     assert f"declared by the page but not a feed: {web.url('/dead.rss')}: HTTP 404" in result.stderr
-    assert f"would add {web.url('/lab/rss')}" in result.stderr
+    assert "would add none: 2 feeds found" in result.stderr
     assert veille("feeds", "list", "--json").json() == []
+
+
+def test_a_page_naming_several_feeds_adds_none_and_prints_the_command_for_each(web: HTTPFixture) -> None:
+    several_feeds_site(web)
+
+    result = veille("feeds", "add", web.url("/lab/"), "--every", "10m", "--tag", "AI labs", "--backfill", "0")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: 2 feeds found at {web.url('/lab/')}, nothing added: add the one you want"
+    commands = [line.split("  # ")[0].strip() for line in lines[1:]]
+    assert commands == [
+        f"veille feeds add {web.url('/lab/rss')} --every 10m --tag 'AI labs' --backfill 0",
+        f"veille feeds add {web.url('/comments.atom')} --every 10m --tag 'AI labs' --backfill 0",
+    ]
+    assert [line.split("  # ")[1] for line in lines[1:]] == ["2 entries: Lab posts", "1 entry: Lab comments"]
+    assert veille("feeds", "list", "--json").json() == []
+
+    # the printed command does what it says
+    args = shlex.split(commands[1])[1:]
+    assert veille(*args).exit_code == 0
+    [feed] = veille("feeds", "list", "--json").json()
+    assert (feed["url"], feed["title"], feed["tags"], feed["interval"], feed["interval_fixed"], feed["backfill"]) \
+        == (web.url("/comments.atom"), "Lab comments", ["AI labs"], 600, True, 0)
+    again = veille("feeds", "add", web.url("/lab/"))
+    assert "  # 1 entry: Lab comments (already added, id 1)" in again.stderr
 
 
 def test_a_feed_url_is_added_as_given_with_one_request(web: HTTPFixture) -> None:
@@ -138,16 +171,35 @@ def test_a_feed_url_is_added_as_given_with_one_request(web: HTTPFixture) -> None
     assert [f["url"] for f in veille("feeds", "list", "--json").json()] == [web.url("/news.xml")]
 
 
-def test_a_page_without_any_feed(web: HTTPFixture) -> None:
-    web.routes["/"] = Route(site_page())
-    dry = veille("feeds", "add", web.url("/"), "--dry-run")
+def test_a_page_without_any_feed_is_refused_unless_forced(web: HTTPFixture) -> None:
+    web.routes["/blog/index.html"] = Route(site_page())
+    url = web.url("/blog/index.html")
+    tried = (f"no feed found at {url} (an HTML page; it declares no feed (<link rel=\"alternate\">); none of "
+             "/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss (under /blog/ and at the root) is a feed)")
+    dry = veille("feeds", "add", url, "--dry-run")
     assert dry.exit_code == 1 and dry.stdout == ""
-    assert f"no feed found at {web.url('/')}: an HTML page; the page declares no feed" in dry.stderr
-    assert "none of /feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss is a feed" in dry.stderr
+    assert f"error: {tried}" in dry.stderr
+
+    refused = veille("feeds", "add", url)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr == f"error: {tried}\n"
     assert veille("feeds", "list", "--json").json() == []
-    # added anyway, like any feed that answers with an error: `veille status` shows it until it works
-    added = veille("feeds", "add", web.url("/"))
-    assert added.exit_code == 0 and "error: no feed found" in added.stderr
+    assert len(web.hits("/feed")) == 2 and len(web.hits("/blog/feed")) == 2  # both folders tried, each time
+
+    forced = veille("feeds", "add", url, "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert f"warning: {tried}; added anyway (--force)" in forced.stderr
+    [feed] = veille("feeds", "list", "--json").json()
+    assert feed["url"] == url and forced.stdout == f"{feed['id']}\n"
+
+
+def test_a_document_that_is_neither_a_feed_nor_a_page(web: HTTPFixture) -> None:
+    web.routes["/data.json"] = Route(b'{"items": []}', "application/json")
+    result = veille("feeds", "add", web.url("/data.json"))
+    assert result.exit_code == 1
+    assert f"error: no feed found at {web.url('/data.json')} (not a feed: " in result.stderr
+    assert "not an HTML page either: content type application/json is not HTML)" in " ".join(result.stderr.split())
+    assert veille("feeds", "list", "--json").json() == []
 
 
 def test_discovered_feeds_go_through_the_address_guard(web: HTTPFixture, monkeypatch: pytest.MonkeyPatch) -> None:

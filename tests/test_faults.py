@@ -304,9 +304,11 @@ def test_redis_down_for_30s_then_back(services: Callable[..., Service], web: HTT
 # --------------------------------------------------------------------------- the mail server goes away
 
 
-def test_smtp_down_then_back(services: Callable[..., Service], web: HTTPFixture, redis: RedisServer) -> None:
+def test_smtp_down_then_back(services: Callable[..., Service], web: HTTPFixture, redis: RedisServer,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
     mail = MailServer()
     mail.start()
+    monkeypatch.setenv("VEILLE_SMTP_URL", mail.url)  # `channels add email` needs one configured
     news = Newsroom(web)
     news.subscribe("email", "analyst@test.example")
     service = services(VEILLE_BROKER_URL=redis.url, VEILLE_SMTP_URL=mail.url, VEILLE_EMAIL_FROM="veille@test.example",

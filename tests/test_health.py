@@ -199,7 +199,7 @@ def test_status_shows_failures_failing_since_and_next_poll(web: HTTPFixture, mon
     monkeypatch.setenv("COLUMNS", "400")  # one table row per line
     web.routes["/feed.xml"] = Route(b"gone", "text/plain", 500)
     web.routes["/ops"] = Route(b"ok", "text/plain")
-    assert veille("feeds", "add", web.url("/feed.xml"), "--every", "10m").exit_code == 0  # first fetch: not counted
+    assert veille("feeds", "add", web.url("/feed.xml"), "--every", "10m", "--force").exit_code == 0  # not counted
     assert veille("channels", "add", "slack", web.url("/ops"), "--name", "ops").exit_code == 0
     from veille.settings import get_settings
 

@@ -136,9 +136,9 @@ def test_one_alert_per_channel_then_304_then_one_more(
 def test_feed_errors_are_recorded_and_poll_still_succeeds(web: HTTPFixture) -> None:
     web.routes["/broken.xml"] = Route(b"<html><body>not a feed</body></html>", "text/html")
     web.routes["/gone.xml"] = Route(b"gone", "text/plain", 500)
-    added = veille("feeds", "add", web.url("/broken.xml"))
-    assert added.exit_code == 0 and "error" in added.stderr
-    assert veille("feeds", "add", web.url("/gone.xml")).exit_code == 0
+    added = veille("feeds", "add", web.url("/broken.xml"), "--force")  # refused without --force
+    assert added.exit_code == 0 and "warning: no feed found" in added.stderr
+    assert veille("feeds", "add", web.url("/gone.xml"), "--force").exit_code == 0
     result = veille("poll")
     assert result.exit_code == 0
     status = veille("status", "--json").json()

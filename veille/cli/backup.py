@@ -1,15 +1,24 @@
 """`veille export` and `veille import`: feeds, tracked entities and channels as one JSON file, for backups.
 
+The file carries everything a user set: a feed's title, tags, interval (fixed or not), feed text, backfill
+and pause (``enabled`` false, ``resume_at`` when it ends, null: until resumed); an entity's definition and
+pause; a channel's target, secret, digest schedule, admin flag and pause. Not what veille learned or did
+(entries, articles, alerts, a feed's first successful poll: a restored feed's next poll is its first).
+
 The file is read and checked whole before anything is written, and written in one transaction: a bad
 file changes nothing and the error names the item and the field. What already exists (a feed with the
 same URL, an entity with the same name, a channel with the same name) is skipped, never overwritten.
-Feed URLs go through the address guard, as with `veille feeds add`.
+Feed URLs go through the address guard, as with `veille feeds add`. `-o FILE` is written mode 0600 from
+its first byte (it holds channel secrets).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +55,36 @@ class Backup:
 # --------------------------------------------------------------------------- export
 
 
+def _time(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value is not None else None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that only its owner can ever read it: a temporary file created 0600 beside
+    it (whatever the umask), filled and synced, then renamed over it; an existing file is replaced, so its old
+    mode goes with it, and a failed write leaves it as it was. A symbolic link is followed; a path that is not
+    a regular file (a pipe, /dev/stdout) is written in place."""
+    target = Path(os.path.realpath(path))
+    try:
+        regular = stat.S_ISREG(target.stat().st_mode)
+    except FileNotFoundError:
+        regular = True
+    if not regular:
+        with target.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+        return
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def export_backup(s: Session) -> dict[str, Any]:
     feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
     entities = s.scalars(select(Entity).order_by(Entity.id)).all()
@@ -57,17 +96,18 @@ def export_backup(s: Session) -> dict[str, Any]:
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "feeds": [
             {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []), "enabled": f.enabled,
-             "interval": f.interval, "interval_fixed": f.interval_fixed, "feed_text": f.feed_text}
+             "interval": f.interval, "interval_fixed": f.interval_fixed, "feed_text": f.feed_text,
+             "backfill": f.backfill, "resume_at": _time(f.resume_at)}
             for f in feeds
         ],
         "entities": [
             {"name": e.name, "aliases": list(e.aliases or []), "excludes": list(e.excludes or []),
-             "options": dict(e.options or {}), "enabled": e.enabled}
+             "options": dict(e.options or {}), "enabled": e.enabled, "resume_at": _time(e.resume_at)}
             for e in entities
         ],
         "channels": [
             {"name": c.name, "kind": c.kind, "target": c.target, "options": dict(c.options or {}),
-             "enabled": c.enabled, "admin": c.admin}
+             "enabled": c.enabled, "admin": c.admin, "resume_at": _time(c.resume_at)}
             for c in channels
         ],
     }
@@ -78,7 +118,8 @@ def export_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
     = None,
 ) -> None:
-    """Print feeds, tracked entities and channels as JSON (a backup; channel secrets included)."""
+    """Print feeds, tracked entities and channels as JSON (a backup; channel secrets included; -o FILE is
+    written mode 0600)."""
     ctx = context()
     data = ctx.db.run(export_backup)
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -86,7 +127,7 @@ def export_command(
         sys.stdout.write(text)
     else:
         try:
-            output.write_text(text, encoding="utf-8")
+            write_private(output, text)
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror}") from exc
     counts = f"{len(data['feeds'])} feeds, {len(data['entities'])} entities, {len(data['channels'])} channels"
@@ -125,6 +166,28 @@ def _object(item: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BackupError(f"{where}.{key}: expected an object")
     return value
+
+
+def _when(item: Mapping[str, Any], key: str, where: str) -> datetime | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise BackupError(f"{where}.{key}: expected an ISO 8601 time or null, got {json.dumps(value)[:80]}")
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _seconds(item: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BackupError(f"{where}.{key}: expected a number of seconds (0 or more) or null")
+    return float(value)
 
 
 def _list(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -172,6 +235,7 @@ def read_backup(content: bytes) -> Backup:
             "site_url": _str(item, "site_url", where, required=False), "tags": _strings(item, "tags", where),
             "enabled": _bool(item, "enabled", where, True), "interval": float(interval),
             "interval_fixed": _bool(item, "interval_fixed", where, False), "feed_text": feed_text,
+            "backfill": _seconds(item, "backfill", where), "resume_at": _when(item, "resume_at", where),
         })
     names: set[str] = set()
     for index, item in enumerate(_list(document, "channels")):
@@ -189,7 +253,8 @@ def read_backup(content: bytes) -> Backup:
         backup.channels.append({"name": name, "kind": kind, "target": target,
                                 "options": _object(item, "options", where),
                                 "enabled": _bool(item, "enabled", where, True),
-                                "admin": _bool(item, "admin", where, False)})
+                                "admin": _bool(item, "admin", where, False),
+                                "resume_at": _when(item, "resume_at", where)})
     keys: set[str] = set()
     for index, item in enumerate(_list(document, "entities")):
         where = f"entities[{index}]"
@@ -202,7 +267,7 @@ def read_backup(content: bytes) -> Backup:
         keys.add(key)
         entry = {"name": name, "aliases": _strings(item, "aliases", where),
                  "excludes": _strings(item, "excludes", where), "options": _object(item, "options", where),
-                 "enabled": _bool(item, "enabled", where, True)}
+                 "enabled": _bool(item, "enabled", where, True), "resume_at": _when(item, "resume_at", where)}
         try:
             entity = new_entity(name, entry["aliases"], entry["excludes"], entry["options"])
             pipeline.Matcher([pipeline.entity_spec(entity)])
@@ -248,7 +313,7 @@ def import_backup(s: Session, backup: Backup, refused: set[str]) -> ImportCounts
     known_entities = set(s.scalars(select(Entity.name_key)))
     for index, item in enumerate(backup.entities):
         entity = new_entity(item["name"], item["aliases"], item["excludes"], item["options"])
-        entity.enabled = item["enabled"]
+        entity.enabled, entity.resume_at = item["enabled"], item["resume_at"]
         if entity.name_key in known_entities:
             counts.skipped["entities"] += 1
             continue
@@ -294,3 +359,7 @@ def import_command(path: Path) -> None:
     out.print("; ".join(parts))
     for url in counts.refused:
         err.print(f"refused by the address guard, not imported: {url}")
+    emails = [c["name"] for c in backup.channels if c["kind"] == "email"]
+    if emails and counts.added["channels"] and not ctx.settings.smtp_url:
+        err.print(f"warning: VEILLE_SMTP_URL is not set: the email channels ({', '.join(emails)}) fail until an "
+                  "SMTP server is configured", markup=False)

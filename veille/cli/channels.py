@@ -12,11 +12,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from veille.cli.app import channels_app
-from veille.cli.common import context, err, fail, iso, out, print_json
+from veille.cli.common import context, err, fail, fail_on, iso, out, print_json
+from veille.manage.errors import OperationError
 from veille.storage.db import rowcount
 from veille.storage.models import Channel, Entity, utcnow
-
-ADDABLE = ("slack", "email", "webhook", "apprise")
 
 
 @channels_app.command("add")
@@ -33,50 +32,25 @@ def channels_add(
                                       "weekly@mon 08:00."),
     ] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of --digest, e.g. Europe/Paris (UTC).")] = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="Send a sample alert now; add the channel only if it arrives.")
+    ] = False,
 ) -> None:
-    """Add a channel (sends nothing; `veille channels test` does)."""
-    from veille.alerts import redact_target, validate_target
-    from veille.digests import parse_schedule
+    """Add a channel (an email channel needs VEILLE_SMTP_URL); with --test, only once a sample alert arrived."""
+    from veille.manage.channels import add_channel
 
-    kind = kind.lower()
-    if kind not in ADDABLE:
-        raise fail(f"unknown channel kind {kind!r}: use {', '.join(ADDABLE)}", 2)
-    try:
-        target = validate_target(kind, target)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from exc
-    if secret is not None and kind != "webhook":
-        raise fail("--secret is for webhook channels only", 2)
-    if tz is not None and digest is None:
-        raise fail("--tz is the time zone of a digest: give --digest too", 2)
-    try:
-        schedule = parse_schedule(digest, tz) if digest is not None else None
-    except ValueError as exc:
-        raise fail(str(exc), 2) from exc
-    if name is not None and (not name.strip() or any(ch.isspace() for ch in name)):
-        raise fail("--name must be one word, e.g. research-slack", 2)
-    options: dict[str, Any] = {"secret": secret} if secret else {}
-    if schedule is not None:
-        options.update(digest=schedule.spec, tz=schedule.tz)
     ctx = context()
-    first = schedule.next_after(utcnow()) if schedule is not None else None
-
-    def add(s: Session) -> str | None:
-        taken = set(s.scalars(select(Channel.name)))
-        chosen = name or next(n for n in (kind, *(f"{kind}-{i}" for i in range(2, 10_000))) if n not in taken)
-        if chosen in taken:
-            return None
-        s.add(Channel(name=chosen, kind=kind, target=target, options=options, admin=admin, next_digest_at=first))
-        return chosen
-
-    added = ctx.db.run(add)
-    if added is None:
-        raise fail(f"a channel is already named {name!r}")
-    role = ", admin" if admin else ""
+    try:
+        added = add_channel(ctx, kind=kind, target=target, name=name, secret=secret, admin=admin, digest=digest,
+                            tz=tz, test=test)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    role = ", admin" if added.admin else ""
     how = "each alert as it comes"
-    if schedule is not None and first is not None:
-        how = f"{schedule.describe()}, the first one {_local(first, schedule.tz)}"
-    out.print(f"added channel {added} ({kind}{role}) -> {redact_target(kind, target)}: {how}", markup=False)
+    if added.schedule is not None and added.first_digest_at is not None:
+        how = f"{added.schedule.describe()}, the first one {_local(added.first_digest_at, added.schedule.tz)}"
+    tested = "; the sample alert arrived" if added.tested else ""
+    out.print(f"added channel {added.name} ({added.kind}{role}) -> {added.target}: {how}{tested}", markup=False)
 
 
 def _local(when: datetime, tz: str) -> str:
@@ -146,60 +120,21 @@ def channels_remove(name: str) -> None:
                   "(or to the log when none is left)", markup=False)
 
 
-def sample_alert() -> Any:
-    from veille.alerts import AlertMessage, EntityMention
-
-    snippet = "This is a sample: when Kyutai is named in an article you get a message like this one."
-    start = snippet.index("Kyutai")
-    return AlertMessage(
-        title="veille test alert: this is how an alert looks",
-        url="https://example.org/veille-test-alert",
-        source="veille",
-        published=utcnow(),
-        mentions=(EntityMention("Kyutai", "Kyutai", snippet, (start, start + len("Kyutai"))),),
-    )
-
-
 @channels_app.command("test")
 def channels_test(name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Send a sample alert (a sample digest to a digest channel) to one channel, or to every channel; prints
     the exact error when it fails. A success marks the channel ok."""
-    from veille.alerts import AlertError, DigestMessage
-    from veille.digests import schedule_of
-    from veille.pipeline.delivery import open_transport
+    from veille.manage import channels
 
     ctx = context()
-    channels = ctx.db.run(
-        lambda s: s.scalars(select(Channel).where(Channel.name == name) if name else select(Channel)).all()
-    )
-    if not channels:
-        raise fail(f"no channel named {name!r}" if name else "no channel configured")
-    failed = 0
-    for channel in channels:
-        try:
-            transport = open_transport(ctx, channel)
-            schedule = schedule_of(channel) if (channel.options or {}).get("digest") else None
-            if schedule is not None:
-                transport.send_digest(DigestMessage(f"{schedule.title} (test)", (sample_alert(),),
-                                                    period=f"a sample of the {schedule.describe()}"))
-            else:
-                transport.send(sample_alert())
-        except (AlertError, ValueError) as exc:
-            failed += 1
-            permanent = not isinstance(exc, AlertError) or exc.permanent
-            err.print(f"{channel.name}: failed: {exc}", markup=False)
-            ctx.db.run(mark_channel, channel.id, "failing" if permanent else channel.state, str(exc))
-            continue
-        ctx.db.run(mark_channel, channel.id, "ok", None)
-        out.print(f"{channel.name}: ok", markup=False)
-    if failed:
+    try:
+        results = channels.test_channel(ctx, name)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    for result in results:
+        if result.ok:
+            out.print(f"{result.name}: ok", markup=False)
+        else:
+            err.print(f"{result.name}: failed: {result.error}", markup=False)
+    if not all(result.ok for result in results):
         raise typer.Exit(1)
-
-
-def mark_channel(s: Session, channel_id: int, state: str, error: str | None) -> None:
-    channel = s.get_one(Channel, channel_id)
-    if channel.state != state:
-        channel.state, channel.state_since = state, utcnow()
-    channel.last_error = error
-    if state == "ok":
-        channel.paused_until = None  # it just took a message

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,55 +13,76 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from veille import http, pipeline
 from veille.cli.app import app, feeds_app  # noqa: F401
-from veille.cli.common import ago, context, duration_option, err, fail, iso, out, print_json
-from veille.feeds.discover import Discovery, discover
-from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
-from veille.settings import Settings, format_duration
-from veille.storage.models import Feed, utcnow
+from veille.cli.common import ago, context, duration_option, err, fail, fail_on, iso, out, print_json
+from veille.manage.errors import InvalidError, OperationError
+from veille.manage.feeds import (
+    FeedSearch,
+    SeveralFeedsError,
+    add_feed,
+    check_options,
+    export_feeds,
+    find_feeds,
+    import_feeds,
+)
+from veille.settings import format_duration, parse_duration
+from veille.storage.models import Feed
 
 
-def check_feed_url(settings: Settings, url: str) -> str:
-    url = url.strip()
+def backfill_option(value: str | None) -> float | None:
+    """``--backfill``: a duration, ``0`` allowed (alert on nothing already there)."""
+    if value is None:
+        return None
     try:
-        http.check_scheme(url)
-        pipeline.run_async(http.check_url(url, http.AddressGuard.from_settings(settings)))
-    except http.BlockedAddressError as exc:
-        raise fail(f"refused: {exc}") from exc
-    except http.FetchError:
-        pass  # does not resolve now: added, and the poll will record the error
-    return url
+        return parse_duration(value)
+    except ValueError as exc:
+        raise fail(f"--backfill: {exc}", 2) from exc
 
 
-async def discover_feed(settings: Settings, url: str) -> Discovery:
-    """Fetch ``url`` once through the guarded client: the feed itself, or the feeds its page points to."""
-    async with http.make_client(settings) as client:
-        return await discover(client, url, max_bytes=settings.max_feed_bytes)
+def entries_text(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
-def print_candidates(found: Discovery) -> None:
+def add_command(url: str, options: Sequence[str]) -> str:
+    """The command that adds ``url`` with the options given, quoted for a shell."""
+    return " ".join(shlex.quote(word) for word in ("veille", "feeds", "add", url, *options))
+
+
+def print_candidates(search: FeedSearch) -> None:
     """--dry-run: the feeds found, one a line on stdout (URL, entries, title, tab-separated; ``*`` marks the
     one that would be added), and what was tried in vain on stderr."""
-    chosen = found.feed
-    for candidate in found.feeds:
-        mark = "*" if candidate is chosen else " "
-        sys.stdout.write(f"{mark} {candidate.url}\t{candidate.entries} entries\t{candidate.title or 'untitled'}\n")
-    declared = [c for c in found.candidates if c.how == "link" and not c.ok]
+    chosen = search.chosen
+    for found in search.feeds:
+        mark = "*" if found is chosen else " "
+        known = f"\t(already added, id {found.known})" if found.known is not None else ""
+        sys.stdout.write(f"{mark} {found.url}\t{entries_text(found.entries)}\t{found.title or 'untitled'}{known}\n")
+    declared = [c for c in search.failed if c.how == "link"]
     for candidate in declared:
         err.print(f"declared by the page but not a feed: {candidate.url}: {candidate.error}", markup=False)
-    paths = [c for c in found.candidates if c.how == "path" and not c.ok]
+    paths = [c for c in search.failed if c.how == "path"]
     if paths:
         err.print(f"not a feed: {', '.join(c.url for c in paths)}", markup=False)
+
+
+def print_several(error: SeveralFeedsError, options: Sequence[str]) -> None:
+    """A page that names several feeds: each with the command that adds it (on stderr, after the error)."""
+    width = max(len(add_command(f.url, options)) for f in error.feeds)
+    for found in error.feeds:
+        about = f"{entries_text(found.entries)}: {found.title or 'untitled'}"
+        if found.known is not None:
+            about += f" (already added, id {found.known})"
+        err.print(f"  {add_command(found.url, options):<{width}}  # {about}", markup=False)
 
 
 HOW = {"link": "declared by the page", "path": "at a common feed path"}
 
 
 ADD_HELP = (
-    "Add a feed, fetch it once and print the result; prints the feed's id.\n\n"
+    "Add a feed after fetching it once; prints the feed's id.\n\n"
     "URL may be a site's page: the feed it declares (link rel=alternate) is added, else the first of "
-    "/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss that is a feed."
+    "/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss that is a feed. A page declaring several feeds "
+    "adds none: each is listed with the command that adds it. A URL that does not answer, or is not a feed "
+    "and names none, is refused (exit 1) unless --force."
 )
 
 
@@ -71,65 +94,64 @@ def feeds_add(
     feed_text: Annotated[
         str, typer.Option("--feed-text", help="Use the feed's own full text: auto, always or never.")
     ] = "auto",
+    backfill: Annotated[
+        str | None,
+        typer.Option("--backfill", help="On the first poll, alert only on items published this recently, e.g. "
+                                        "7d; 0: on nothing already there (default: VEILLE_BACKFILL)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Add the URL even when it does not answer or is not a feed now "
+                                           "(a feed that is down today).")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the feeds found at URL (URL, entries, title); add nothing.")
     ] = False,
 ) -> None:
-    """Add a feed (or the feed a site's page leads to), fetch it once and print the result and its id."""
+    """Add a feed (or the feed a site's page leads to) after fetching it once; prints its id."""
     ctx = context()
     interval = duration_option(every, "--every")
-    if feed_text not in ("auto", "always", "never"):
-        raise fail("--feed-text must be auto, always or never", 2)
-    url = check_feed_url(ctx.settings, url)
-
-    def already(s: Session, feed_url: str) -> int | None:
-        return s.scalar(select(Feed.id).where(Feed.url == feed_url))
-
-    existing = ctx.db.run(already, url)
-    if existing is not None and not dry_run:
-        raise fail(f"feed already added (id {existing}): {url}")
-    found: Discovery = pipeline.run_async(discover_feed(ctx.settings, url))
-    chosen = found.feed
+    backfill_seconds = backfill_option(backfill)
+    try:
+        check_options(every=interval, feed_text=feed_text, backfill=backfill_seconds)
+        if dry_run:
+            search = find_feeds(ctx, url)
+        else:
+            added = add_feed(ctx, url, every=interval, tags=tag or (), feed_text=feed_text,
+                             backfill=backfill_seconds, force=force)
+    except SeveralFeedsError as exc:
+        options = [*(["--every", every] if every else []), *(w for t in tag or () for w in ("--tag", t)),
+                   *(["--feed-text", feed_text] if feed_text != "auto" else []),
+                   *(["--backfill", backfill] if backfill is not None else [])]
+        failure = fail_on(exc)
+        print_several(exc, options)
+        raise failure from exc
+    except OperationError as exc:
+        raise fail_on(exc) from exc
     if dry_run:
-        print_candidates(found)
-        if chosen is None:
-            raise fail(found.error or f"no feed found at {url}")
-        known = ctx.db.run(already, chosen.url)
-        note = f" (already added, id {known})" if known is not None else ""
-        err.print(f"would add {chosen.url}{note}", markup=False)
+        print_candidates(search)
+        if not search.feeds:
+            raise fail(search.error or f"no feed found at {search.url}")
+        if search.chosen is None:
+            err.print(f"would add none: {len(search.feeds)} feeds found; add the one you want with "
+                      "`veille feeds add URL`", markup=False)
+        else:
+            known = search.chosen.known
+            note = f" (already added, id {known})" if known is not None else ""
+            err.print(f"would add {search.chosen.url}{note}", markup=False)
         return
-    if chosen is None:
-        # added anyway, as a feed that answers with an error: `veille status` shows it until it works
-        feed_url, title, result = url, None, f"error: {found.error}"
-    else:
-        feed_url, title = chosen.url, chosen.title
-        result = f"ok: {title or 'untitled'}, {chosen.entries} entries"
-        if feed_url != url:
-            existing = ctx.db.run(already, feed_url)
-            if existing is not None:
-                raise fail(f"feed already added (id {existing}): {feed_url} (found at {url})")
-            others = len(found.feeds) - 1
-            more = f"; {others} other feed(s) there, see --dry-run" if others else ""
-            err.print(f"found {feed_url} ({HOW[chosen.how]} at {url}){more}", markup=False)
-
-    def add(s: Session) -> int:
-        feed = Feed(
-            url=feed_url,
-            title=title,
-            tags=list(tag or []),
-            interval=interval or ctx.settings.poll_interval,
-            interval_fixed=interval is not None,
-            feed_text=feed_text,
-            next_poll_at=utcnow(),
-        )
-        s.add(feed)
-        s.flush()
-        return feed.id
-
-    feed_id = ctx.db.run(add)
-    out.print(str(feed_id))
-    every_text = format_duration(interval or ctx.settings.poll_interval)
-    err.print(f"added feed {feed_id}: {feed_url} (every {every_text}); {result}", markup=False)
+    if added.url != added.given:
+        err.print(f"found {added.url} ({HOW[added.how]} at {added.given})", markup=False)
+    out.print(str(added.id))
+    every_text = format_duration(added.interval) if added.interval_fixed else \
+        f"{format_duration(added.interval)}, adaptive"
+    back = f", backfill {format_duration(added.backfill)}" if added.backfill is not None else ""
+    if added.warning is not None:
+        err.print(f"warning: {added.warning}; added anyway (--force): `veille status` shows its error until it "
+                  "works", markup=False)
+        err.print(f"added feed {added.id}: {added.url} (every {every_text}{back})", markup=False)
+        return
+    result = f"ok: {added.title or 'untitled'}, {entries_text(added.entries or 0)}"
+    err.print(f"added feed {added.id}: {added.url} (every {every_text}{back}); {result}", markup=False)
 
 
 def rough_duration(seconds: float) -> str:
@@ -164,6 +186,9 @@ def feed_row(feed: Feed) -> dict[str, Any]:
         "failures": feed.failures,  # consecutive
         "failing_since": iso(feed.failing_since),
         "next_poll": iso(feed.next_poll_at),
+        "feed_text": feed.feed_text,
+        "backfill": feed.backfill,  # seconds; None: VEILLE_BACKFILL
+        "resume_at": iso(feed.resume_at),
     }
 
 
@@ -207,45 +232,36 @@ def feeds_remove(id_or_url: str) -> None:
 
 
 @feeds_app.command("import")
-def feeds_import(path: Path) -> None:
-    """Import feeds from OPML (folders become tags); fetches nothing."""
+def feeds_import(
+    path: Path,
+    backfill: Annotated[
+        str | None,
+        typer.Option("--backfill", help="Every imported feed's backfill (over the file's), e.g. 7d; 0: alert on "
+                                        "nothing already there."),
+    ] = None,
+) -> None:
+    """Import feeds from OPML (folders become tags; veille's own attributes restored); fetches nothing."""
     ctx = context()
+    backfill_seconds = backfill_option(backfill)
     try:
-        parsed = parse_opml(path.read_bytes())
+        content = path.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {path}: {exc.strerror}") from exc
-    except OPMLError as exc:
+    try:
+        imported = import_feeds(ctx, content, backfill=backfill_seconds)
+    except InvalidError as exc:
+        raise fail_on(exc) from exc
+    except OperationError as exc:
         raise fail(f"{path}: {exc}") from exc
-    invalid = len(parsed.invalid)
-    guard = http.AddressGuard.from_settings(ctx.settings)
-
-    def store(s: Session) -> tuple[int, int, int]:
-        added = skipped = bad = 0
-        known = set(s.scalars(select(Feed.url)))
-        for item in parsed.feeds:
-            if item.url in known:
-                skipped += 1
-                continue
-            try:
-                pipeline.run_async(http.check_url(item.url, guard))
-            except http.BlockedAddressError:
-                bad += 1
-                continue
-            except http.FetchError:
-                pass
-            s.add(Feed(url=item.url, title=item.title, tags=list(item.tags), site_url=item.site_url,
-                       interval=ctx.settings.poll_interval))
-            known.add(item.url)
-            added += 1
-        return added, skipped, bad
-
-    added, skipped, bad = ctx.db.run(store)
-    out.print(f"added {added}, skipped {skipped} already present, invalid {invalid + bad}")
+    invalid = len(imported.invalid) + len(imported.refused)
+    out.print(f"added {imported.added}, skipped {imported.skipped} already present, invalid {invalid}")
+    for url in imported.refused:
+        err.print(f"refused by the address guard, not imported: {url}", markup=False)
 
 
 @feeds_app.command("export")
 def feeds_export() -> None:
-    """Print every feed as OPML."""
+    """Print every feed as OPML (tags as folders; fixed interval, backfill, pause, feed text as veille:*
+    attributes, which other readers ignore)."""
     ctx = context()
-    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).order_by(Feed.id)).all())
-    sys.stdout.write(render_opml(OPMLFeed(f.url, f.title, tuple(f.tags or ()), f.site_url) for f in feeds))
+    sys.stdout.write(export_feeds(ctx.db))

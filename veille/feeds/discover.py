@@ -56,16 +56,31 @@ class Candidate:
 class Discovery:
     url: str  # the URL given
     candidates: tuple[Candidate, ...]  # in the order tried
-    error: str | None = None  # why no feed was found; None when one was
+    # when no feed was found: what was tried and why it failed, a few words each, in order
+    tried: tuple[str, ...] = ()
+    unreachable: bool = False  # the URL itself gave no answer (DNS, refused, 4xx, 5xx, timeout, too large)
+    blocked: bool = False  # the address guard refused the URL (a redirect to a private address)
 
     @property
     def feed(self) -> Candidate | None:
-        """The candidate to add: the first usable one."""
+        """The first usable candidate."""
         return next((c for c in self.candidates if c.ok), None)
 
     @property
     def feeds(self) -> list[Candidate]:
+        """Every usable candidate: one when the URL is a feed; the feeds an HTML page declares; or the
+        first common path that serves one."""
         return [c for c in self.candidates if c.ok]
+
+    @property
+    def error(self) -> str | None:
+        """Why no feed was found, None when one was: ``cannot fetch URL: reason`` when the URL gave no
+        answer, else ``no feed found at URL (what was tried; ...)``."""
+        if self.feed is not None:
+            return None
+        if self.unreachable or self.blocked:
+            return f"cannot fetch {self.url}: {self.candidates[0].error}"
+        return f"no feed found at {self.url} ({'; '.join(self.tried)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +132,16 @@ def feed_links(content: bytes | str, *, base_url: str, content_type: str | None 
     return links
 
 
+def _folder(page_url: str) -> str:
+    """The folder of a page's path, without its final slash: ``/blog`` for ``/blog/post.html``, ``""`` at the root."""
+    path = urlsplit(page_url).path
+    return path[: path.rfind("/") + 1].rstrip("/")
+
+
 def common_path_urls(page_url: str) -> list[str]:
     """Where sites usually publish feeds: under the page's folder (``/blog/feed``), then at the root."""
     parts = urlsplit(page_url)
-    folder = parts.path[: parts.path.rfind("/") + 1].rstrip("/")
+    folder = _folder(page_url)
     prefixes = [folder, ""] if folder else [""]
     urls: list[str] = []
     for prefix in prefixes:
@@ -142,11 +163,13 @@ async def _check(client: httpx.AsyncClient, url: str, how: How, title: str | Non
 
 
 async def discover(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> Discovery:
-    """The feeds found at ``url`` (see the module's docstring); ``Discovery.feed`` is the one to add."""
+    """The feeds found at ``url`` (see the module's docstring)."""
     try:
         response = await http.fetch(client, url, max_bytes=max_bytes)
     except http.FetchError as exc:
-        return Discovery(url, (Candidate(url, "given", None, None, str(exc)),), str(exc))
+        blocked = isinstance(exc, http.BlockedAddressError)
+        return Discovery(url, (Candidate(url, "given", None, None, str(exc)),), (str(exc),),
+                         unreachable=not blocked, blocked=blocked)
     try:
         parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
     except FeedParseError as exc:
@@ -155,8 +178,9 @@ async def discover(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> Di
         return Discovery(url, (Candidate(url, "given", parsed.title, len(parsed.entries)),))
     given = Candidate(url, "given", None, None, not_feed)
     content_type = response.headers.get("Content-Type")
-    if not_html_reason(content_type, response.content) is not None:
-        return Discovery(url, (given,), not_feed)
+    not_html = not_html_reason(content_type, response.content)
+    if not_html is not None:
+        return Discovery(url, (given,), (f"not a feed: {not_feed}", f"not an HTML page either: {not_html}"))
 
     links = feed_links(response.content, base_url=response.url, content_type=content_type)
     declared = await asyncio.gather(
@@ -176,9 +200,13 @@ async def discover(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> Di
             return Discovery(url, tuple(tried))
 
     if links:
-        failed = "; ".join(f"{c.url}: {c.error}" for c in declared)
-        why = f"the page declares {len(links)} feed(s) that cannot be read ({failed})"
+        failed = ", ".join(f"{c.url}: {c.error}" for c in declared)
+        count = f"the feed it declares ({failed}) cannot" if len(links) == 1 else \
+            f"none of the {len(links)} feeds it declares ({failed}) can"
+        why = f"{count} be read"
     else:
-        why = "the page declares no feed (<link rel=alternate>)"
+        why = 'it declares no feed (<link rel="alternate">)'
     paths = ", ".join(COMMON_PATHS)
-    return Discovery(url, tuple(tried), f"no feed found at {url}: an HTML page; {why}, and none of {paths} is a feed")
+    folder = _folder(response.url)
+    where = f" (under {folder}/ and at the root)" if folder else ""
+    return Discovery(url, tuple(tried), ("an HTML page", why, f"none of {paths}{where} is a feed"))

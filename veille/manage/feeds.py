@@ -1,0 +1,279 @@
+"""Feeds: add one (checked by fetching it once), import and export OPML.
+
+:func:`add_feed` fetches the URL once before storing anything: a URL that gives no answer, or that is neither
+a feed nor a page naming one, is refused (:class:`NoFeedError`) unless ``force``; a page naming several feeds
+adds none (:class:`SeveralFeedsError` lists them). That check fetch stores no entry and no validator (ETag,
+Last-Modified), and leaves ``first_ok_at`` unset: the first poll is the feed's first poll.
+
+:func:`import_feeds` fetches nothing (an OPML file may list hundreds of feeds); :func:`export_feeds` writes
+what a user set on each feed (fixed interval, tags as folders, backfill, pause, feed text) so that importing
+the file restores it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from veille import http, pipeline
+from veille.feeds.discover import Candidate, Discovery, discover
+from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
+from veille.manage.errors import ConflictError, InvalidError, OperationError
+from veille.settings import Settings
+from veille.storage.db import Database
+from veille.storage.models import Feed, utcnow
+
+log = logging.getLogger(__name__)
+
+FEED_TEXT = ("auto", "always", "never")
+
+
+class NoFeedError(OperationError):
+    """Nothing at the URL can be added as a feed. ``reason`` is what was tried (``cannot fetch URL: ...`` or
+    ``no feed found at URL (...)``); ``hints`` what the user may do instead, appended to the message."""
+
+    def __init__(self, reason: str, *, hints: Sequence[str] = ()) -> None:
+        self.reason = reason
+        self.hints = tuple(hints)
+        super().__init__("; ".join((reason, *self.hints)))
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFeed:
+    """A feed found at the URL given: the URL itself, one its page declares, or one at a common path."""
+
+    url: str
+    how: str  # "given", "link" (declared by the page), "path" (at a common feed path)
+    title: str | None
+    entries: int
+    known: int | None = None  # its id when it is already added
+
+
+class SeveralFeedsError(OperationError):
+    """The page names several feeds: none is added; ``feeds`` lists them, to pick one."""
+
+    def __init__(self, url: str, feeds: Sequence[FoundFeed]) -> None:
+        self.url = url
+        self.feeds = tuple(feeds)
+        super().__init__(f"{len(self.feeds)} feeds found at {url}, nothing added: add the one you want")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSearch:
+    """What :func:`find_feeds` found at a URL."""
+
+    url: str
+    feeds: tuple[FoundFeed, ...]  # the usable ones, in the order found
+    failed: tuple[Candidate, ...]  # the candidates that are not feeds (the URL itself, declared links, paths)
+    error: str | None  # why no feed was found; None when one was
+    unreachable: bool = False  # the URL itself gave no answer
+
+    @property
+    def chosen(self) -> FoundFeed | None:
+        """The feed `feeds add` adds: the only one found, else none."""
+        return self.feeds[0] if len(self.feeds) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class AddedFeed:
+    id: int
+    url: str  # as stored: the feed's own URL
+    given: str  # the URL the user gave (a page, when the feed was found through it)
+    how: str  # "given", "link", "path"
+    title: str | None
+    entries: int | None  # read by the check fetch; None when forced past a failed check
+    interval: float
+    interval_fixed: bool
+    backfill: float | None
+    warning: str | None = None  # forced: why the check failed
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedFeeds:
+    added: int
+    skipped: int  # already present
+    invalid: tuple[str, ...]  # outlines whose xmlUrl is not an http(s) URL
+    refused: tuple[str, ...]  # URLs the address guard refuses
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_options(*, every: float | None = None, feed_text: str = "auto", backfill: float | None = None) -> None:
+    """Refuse option values no feed can have (InvalidError naming the option)."""
+    if every is not None and every <= 0:
+        raise InvalidError("must be longer than zero", field="every")
+    if feed_text not in FEED_TEXT:
+        raise InvalidError("--feed-text must be auto, always or never", field="feed_text")
+    if backfill is not None and backfill < 0:
+        raise InvalidError("must not be negative", field="backfill")
+
+
+def check_feed_url(settings: Settings, url: str) -> str:
+    """The URL, stripped, when it may be fetched: an http(s) URL whose host does not resolve to an address the
+    guard refuses (a host that does not resolve now passes: the fetch says so). The guard is security, not a
+    check: ``force`` never overrides it."""
+    url = url.strip()
+    try:
+        http.check_scheme(url)
+        pipeline.run_async(http.check_url(url, http.AddressGuard.from_settings(settings)))
+    except http.BlockedAddressError as exc:
+        raise OperationError(f"refused: {exc}") from exc
+    except http.FetchError:
+        pass  # does not resolve: the check fetch reports it
+    return url
+
+
+def _feed_id(s: Session, url: str) -> int | None:
+    return s.scalar(select(Feed.id).where(Feed.url == url))
+
+
+async def _discover(settings: Settings, url: str) -> Discovery:
+    async with http.make_client(settings) as client:
+        return await discover(client, url, max_bytes=settings.max_feed_bytes)
+
+
+def find_feeds(ctx: pipeline.Context, url: str) -> FeedSearch:
+    """Fetch ``url`` once (through the address guard) and say which feeds it is or names; stores nothing."""
+    return _search(ctx, check_feed_url(ctx.settings, url))
+
+
+def _search(ctx: pipeline.Context, url: str) -> FeedSearch:
+    found: Discovery = pipeline.run_async(_discover(ctx.settings, url))
+    if found.blocked:
+        raise OperationError(f"refused: {found.error}")
+
+    def known(s: Session) -> dict[str, int | None]:
+        return {c.url: _feed_id(s, c.url) for c in found.feeds}
+
+    ids = ctx.db.run(known) if found.feeds else {}
+    feeds = tuple(FoundFeed(c.url, c.how, c.title, c.entries or 0, ids.get(c.url)) for c in found.feeds)
+    failed = tuple(c for c in found.candidates if not c.ok)
+    return FeedSearch(url, feeds, failed, found.error, found.unreachable)
+
+
+# --------------------------------------------------------------------------- add
+
+
+def add_feed(
+    ctx: pipeline.Context,
+    url: str,
+    *,
+    every: float | None = None,
+    tags: Sequence[str] = (),
+    feed_text: str = "auto",
+    backfill: float | None = None,
+    force: bool = False,
+) -> AddedFeed:
+    """Check ``url`` by fetching it once, then add the feed it is or the only feed its page names.
+
+    Refused: a URL the guard refuses (always); a URL already added (ConflictError); no answer, or no feed
+    (NoFeedError, unless ``force``: then the URL is added as given and ``warning`` says what the check found);
+    several feeds named by the page (SeveralFeedsError, whatever ``force``: pick one).
+    ``every``: a fixed interval in seconds (None: adaptive); ``backfill``: seconds (None: VEILLE_BACKFILL).
+    """
+    check_options(every=every, feed_text=feed_text, backfill=backfill)
+    url = check_feed_url(ctx.settings, url)
+    existing = ctx.db.run(_feed_id, url)
+    if existing is not None:
+        raise ConflictError(f"feed already added (id {existing}): {url}")
+    search = _search(ctx, url)
+    warning: str | None = None
+    if len(search.feeds) > 1:
+        raise SeveralFeedsError(url, search.feeds)
+    chosen = search.chosen
+    if chosen is not None:
+        if chosen.known is not None:
+            where = f" (found at {url})" if chosen.url != url else ""
+            raise ConflictError(f"feed already added (id {chosen.known}): {chosen.url}{where}")
+        feed_url, how, title, entries = chosen.url, chosen.how, chosen.title, chosen.entries
+    else:
+        reason = search.error or f"no feed found at {url}"
+        if not force:
+            hints = ["if it is a feed that is down today, add it anyway with --force"] if search.unreachable else []
+            raise NoFeedError(reason, hints=hints)
+        feed_url, how, title, entries, warning = url, "given", None, None, reason
+        log.info("feed added past a failed check", extra={"url": url, "reason": reason})
+
+    interval = every if every is not None else ctx.settings.poll_interval
+
+    def add(s: Session) -> int:
+        taken = _feed_id(s, feed_url)
+        if taken is not None:
+            raise ConflictError(f"feed already added (id {taken}): {feed_url}")
+        feed = Feed(url=feed_url, title=title, tags=list(dict.fromkeys(tags)), interval=interval,
+                    interval_fixed=every is not None, feed_text=feed_text, backfill=backfill, next_poll_at=utcnow())
+        s.add(feed)
+        s.flush()
+        return feed.id
+
+    try:
+        feed_id = ctx.db.run(add)
+    except IntegrityError as exc:  # added by someone else between the check and the insert
+        raise ConflictError(f"feed already added: {feed_url}") from exc
+    return AddedFeed(feed_id, feed_url, url, how, title, entries, interval, every is not None, backfill, warning)
+
+
+# --------------------------------------------------------------------------- OPML
+
+
+def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | None = None) -> ImportedFeeds:
+    """Add the feeds of an OPML file that are not there yet; fetches nothing. Folders become tags; the veille
+    attributes (fixed interval, backfill, pause, feed text) written by :func:`export_feeds` are restored.
+    ``backfill`` (seconds), when given, is every added feed's backfill, over the file's."""
+    check_options(backfill=backfill)
+    try:
+        parsed = parse_opml(content)
+    except OPMLError as exc:
+        raise OperationError(f"{exc}; nothing was imported") from exc
+    guard = http.AddressGuard.from_settings(ctx.settings)
+    refused: list[str] = []
+    for item in parsed.feeds:
+        try:
+            pipeline.run_async(http.check_url(item.url, guard))
+        except http.BlockedAddressError:
+            refused.append(item.url)
+        except http.FetchError:
+            pass  # does not resolve now: imported, and the poll will record the error
+
+    def store(s: Session) -> tuple[int, int]:
+        added = skipped = 0
+        known = set(s.scalars(select(Feed.url)))
+        for item in parsed.feeds:
+            if item.url in known:
+                skipped += 1
+                continue
+            if item.url in refused:
+                continue
+            s.add(Feed(
+                url=item.url, title=item.title, tags=list(item.tags), site_url=item.site_url,
+                interval=item.every or ctx.settings.poll_interval, interval_fixed=item.every is not None,
+                feed_text=item.feed_text or "auto", backfill=backfill if backfill is not None else item.backfill,
+                enabled=not item.paused, resume_at=item.resume_at if item.paused else None, next_poll_at=utcnow(),
+            ))
+            known.add(item.url)
+            added += 1
+        return added, skipped
+
+    added, skipped = ctx.db.run(store)
+    return ImportedFeeds(added, skipped, tuple(parsed.invalid), tuple(dict.fromkeys(refused)))
+
+
+def export_feeds(db: Database, *, now: datetime | None = None) -> str:
+    """Every feed as OPML 2.0: tags as folders, and what the user set in veille's namespace."""
+
+    def read(s: Session) -> list[OPMLFeed]:
+        return [
+            OPMLFeed(f.url, f.title, tuple(f.tags or ()), f.site_url, every=f.interval if f.interval_fixed else None,
+                     backfill=f.backfill, paused=not f.enabled, resume_at=None if f.enabled else f.resume_at,
+                     feed_text=f.feed_text if f.feed_text != "auto" else None)
+            for f in s.scalars(select(Feed).order_by(Feed.id))
+        ]
+
+    return render_opml(db.run(read), now=now)
