@@ -131,6 +131,15 @@ def test_backfill_setting_widens_or_closes_the_window(web: HTTPFixture, monkeypa
     assert [row["url"].rsplit("/", 1)[-1] for row in kept] == ["3"]
 
 
+def test_a_feeds_own_backfill_wins_over_the_setting(web: HTTPFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish(web, [item(web, 1, ago(hours=2)), item(web, 2, ago(days=3))], '"v1"')
+    monkeypatch.setenv("VEILLE_BACKFILL", "0")
+    watch(web, "--backfill", "7d")
+    poll()
+    assert len(slack_posts(web)) == 2
+    assert all(row["alerted"] for row in matches())
+
+
 def test_backfill_zero_alerts_on_nothing_already_there(web: HTTPFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     publish(web, [item(web, 1, ago(minutes=10))], '"v1"')
     monkeypatch.setenv("VEILLE_BACKFILL", "0")
