@@ -24,6 +24,7 @@ from veille import __version__, http, pipeline
 from veille.cli.app import app
 from veille.cli.common import context, err, fail, out
 from veille.cli.track import new_entity
+from veille.manage.channels import is_listed
 from veille.matching import QuerySyntaxError, fold_term
 from veille.storage.models import Channel, Entity, Feed, utcnow
 
@@ -49,7 +50,7 @@ class Backup:
 def export_backup(s: Session) -> dict[str, Any]:
     feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
     entities = s.scalars(select(Entity).order_by(Entity.id)).all()
-    channels = s.scalars(select(Channel).order_by(Channel.id)).all()
+    channels = [c for c in s.scalars(select(Channel).order_by(Channel.id)) if is_listed(c)]  # not removed ones
     return {
         "format": FORMAT,
         "version": VERSION,

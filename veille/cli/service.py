@@ -163,6 +163,7 @@ def matches(
     """Matched articles, newest first."""
     from rich.table import Table
 
+    from veille.manage.channels import alert_history
     from veille.matching import fold_term
     from veille.stories import story_fields
 
@@ -194,6 +195,7 @@ def matches(
                 "published": iso(article.published_at),
                 "matched_at": iso(match.matched_at),
                 **story_fields(s, article),  # "story" (id) and "also_covered_by" (the story's other copies)
+                "alerts": alert_history(s, article.id, article.story_id),  # per channel, removed ones included
             }
             for match, name, article, feed_title, feed_url in s.execute(query)
         ]
@@ -219,6 +221,7 @@ def status(
 
     from veille.cli.channels import channel_row
     from veille.cli.feeds import feed_row
+    from veille.manage.channels import is_listed
 
     ctx = context()
 
@@ -229,7 +232,7 @@ def status(
         )
         return {
             "feeds": [feed_row(f) for f in s.scalars(select(Feed).order_by(Feed.id))],
-            "channels": [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))],
+            "channels": [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name)) if is_listed(c)],
             "alerts": {
                 "pending": pending,
                 "failed": failed,
