@@ -54,10 +54,13 @@ class ChannelImpact:
         if self.unsent:
             parts.append(f"Its {self.unsent} alert{'s' if self.unsent != 1 else ''} not sent yet "
                          f"{'are' if self.unsent != 1 else 'is'} dropped.")
-        if self.routed:
-            parts.append(f"{_names(self.routed)} {'is' if len(self.routed) == 1 else 'are'} routed to it"
-                         + (f"; {_names(self.only_here)} only to it, and would then alert every channel."
-                            if self.only_here else "."))
+        every = "would then alert every channel"
+        are = "is" if len(self.routed) == 1 else "are"
+        if self.routed and self.only_here == self.routed:
+            parts.append(f"{_names(self.routed)} {are} routed to it alone, and {every}.")
+        elif self.routed:
+            parts.append(f"{_names(self.routed)} {are} routed to it"
+                         + (f"; {_names(self.only_here)} only to it, and {every}." if self.only_here else "."))
         parts.append("Its alert history stays in `veille matches`.")
         return " ".join(parts)
 

@@ -65,8 +65,11 @@ class EntityImpact:
     matches: int
 
     def describe(self) -> str:
-        gone = f"its {_count(self.matches, 'match', 'matches')} go" if self.matches else "nothing goes"
-        return f"Stop tracking {self.name}? {gone} with it; the articles and the alerts already sent stay."
+        if not self.matches:
+            return f"Stop tracking {self.name}? It has no match yet."
+        goes = "goes" if self.matches == 1 else "go"
+        return (f"Stop tracking {self.name}? Its {_count(self.matches, 'match', 'matches')} {goes} with it; "
+                "the articles and the alerts already sent stay.")
 
 
 # --------------------------------------------------------------------------- reading

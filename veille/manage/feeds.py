@@ -91,7 +91,8 @@ def view(feed: Feed, now: datetime | None = None) -> FeedView:
         interval_fixed=feed.interval_fixed,
         feed_text=feed.feed_text,
         backfill=feed.backfill,
-        first_polled=feed.first_ok_at is not None,
+        # a poll that worked is recorded in first_ok_at; last_status says so too for a feed whose latest poll did
+        first_polled=feed.first_ok_at is not None or feed.last_status in ("ok", "not modified"),
         next_poll_at=feed.next_poll_at,
         pause=state_of(feed, now),
     )
