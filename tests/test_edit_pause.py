@@ -466,3 +466,47 @@ def test_remove_does_not_ask_without_a_terminal(stocked: Newsroom) -> None:
     assert [e["name"] for e in veille("track", "list", "--json").json()] == ["Moshi"]
     assert veille("channels", "list", "--json").json() == []
 
+
+
+# --------------------------------------------------------------------------- digest channels
+
+
+def test_a_paused_digest_channel_skips_its_windows_and_sends_what_waited_when_it_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    from tests.alerts.conftest import SmtpServer
+    from tests.test_delivery import add_articles, add_entity, make_ctx
+    from tests.test_digests import add_digest_channel, make_due
+    from tests.test_digests import statuses as alert_statuses
+    from veille import pipeline
+    from veille.digests import send_due_digests
+    from veille.manage import channels
+
+    mail = SmtpServer()
+    ctx = make_ctx(database_url, tmp_path, smtp_url=f"smtp://127.0.0.1:{mail.port}")
+    try:
+        channel_id = add_digest_channel(ctx)  # "me", daily
+        add_entity(ctx, "Kyutai")
+        pipeline.match_articles(ctx, add_articles(ctx, 2))
+        assert alert_statuses(ctx) == ["queued", "queued"]
+        channels.pause_channel(ctx.db, "me", duration="2d")
+        make_due(ctx, channel_id)
+        assert send_due_digests(ctx) == [] and mail.delivered == []  # its window is not claimed
+        pipeline.match_articles(ctx, add_articles(ctx, 1, start=2))
+        assert alert_statuses(ctx) == ["queued", "queued"]  # nothing piles up for a muted channel
+
+        # the pause ends by itself (asked for 2 days, 3 days ago): the window that fell due goes out
+        channels.pause_channel(ctx.db, "me", duration="2d", now=utcnow() - timedelta(days=3))
+        (result,) = send_due_digests(ctx)
+        assert (result.status, result.items) == ("sent", 2) and len(mail.delivered) == 1
+
+        # removed with alerts waiting: they are cancelled, no digest goes out
+        pipeline.match_articles(ctx, add_articles(ctx, 1, start=3))
+        assert alert_statuses(ctx)[-1] == "queued"
+        assert channels.remove_channel(ctx.db, "me").unsent == 1
+        make_due(ctx, channel_id)
+        assert send_due_digests(ctx) == [] and len(mail.delivered) == 1
+        assert alert_statuses(ctx) == ["sent", "sent", "cancelled"]
+    finally:
+        ctx.db.dispose()
+        mail.close()

@@ -13,6 +13,8 @@ included. Alerts for a digest channel are created ``queued`` instead of ``pendin
 1. a due channel is claimed by moving its ``next_digest_at`` to the next period with a conditional
    UPDATE, and a ``digests`` row is inserted for (channel, due time), unique: two beats never both claim
    a window. The channel's queued alerts are attached to that row in the same transaction;
+   A channel the user paused is skipped: its queued alerts wait, and a window that fell due during the pause
+   is claimed when the pause ends;
 2. a digest with no alert is recorded ``empty`` and not sent;
 3. the digest is sent as one message (Retry-After pauses and the Slack send slot apply, as for alerts);
    a transient failure retries it with the alerts' backoff, a permanent one fails it and marks the

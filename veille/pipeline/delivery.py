@@ -6,7 +6,8 @@ The outbox has one row per (story, channel). Sending one:
    redelivered task, finds nothing to claim. A ``sending`` row left by a crash is claimed again once stale.
 2. **Pause**: a receiver that answered 429 or 503 with ``Retry-After`` pauses its channel until then
    (``channels.paused_until``): no message of that channel is sent meanwhile; the claimed alert goes back
-   to ``pending``, due when the pause ends.
+   to ``pending``, due when the pause ends. A channel the user paused (``veille channels pause``) holds its
+   alerts the same way, until its pause ends or it is resumed; a removed channel's alerts are cancelled.
 3. **Summary**: when more than ``alert_summary_after`` alerts wait for the channel, the claim takes them
    all (up to :data:`SUMMARY_MAX`) and they go out as one summary message.
 4. **Flood control**: a Slack webhook gets at most one message per second, whatever the number of worker
