@@ -60,7 +60,7 @@ def init(
 
 @app.command()
 def poll() -> None:
-    """Poll every enabled feed now, fetch, match and deliver, in-process; then exit."""
+    """Poll every feed now (paused ones excepted), fetch, match and deliver, in-process; then exit."""
     ctx = context()
     summary = pipeline.poll_once(ctx)
     feeds_ok = sum(1 for r in summary.feeds if r.status == "ok")
