@@ -510,3 +510,33 @@ def test_a_paused_digest_channel_skips_its_windows_and_sends_what_waited_when_it
     finally:
         ctx.db.dispose()
         mail.close()
+
+
+def test_pauses_survive_an_export_and_an_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert veille("feeds", "import", str(opml(tmp_path))).exit_code == 0
+    assert veille("track", "add", "Kyutai").exit_code == 0
+    assert veille("track", "add", "Moshi").exit_code == 0
+    assert veille("channels", "add", "webhook", "https://hooks.example/x", "--name", "ops").exit_code == 0
+    assert veille("track", "pause", "Kyutai", "--until", "2999-12-09").exit_code == 0
+    assert veille("channels", "pause", "ops").exit_code == 0
+    assert veille("feeds", "pause", "1", "--until", "2999-01-01T12:00").exit_code == 0
+    backup = tmp_path / "backup.json"
+    assert veille("export", "--output", str(backup)).exit_code == 0
+
+    def pauses() -> list[Any]:
+        return [[(row["paused"], row["paused_until"]) for row in veille(*command, "--json").json()]
+                for command in (("feeds", "list"), ("track", "list"), ("channels", "list"))]
+
+    before = pauses()
+    assert before == [[(True, "2999-01-01T12:00:00+00:00")], [(True, "2999-12-09T00:00:00+00:00"), (False, None)],
+                      [(True, None)]]
+    monkeypatch.setenv("VEILLE_DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
+    assert veille("import", str(backup)).exit_code == 0
+    assert pauses() == before
+
+
+def opml(tmp_path: Path) -> Path:
+    path = tmp_path / "feeds.opml"
+    path.write_text('<opml version="2.0"><head/><body><outline text="Lab A" xmlUrl="https://a.example/feed.xml"/>'
+                    "</body></opml>", encoding="utf-8")
+    return path

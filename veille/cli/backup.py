@@ -26,6 +26,7 @@ from veille.cli.common import context, err, fail, out
 from veille.cli.track import new_entity
 from veille.manage.channels import is_listed
 from veille.matching import QuerySyntaxError, fold_term
+from veille.storage import pauses
 from veille.storage.models import Channel, Entity, Feed, utcnow
 
 FORMAT = "veille-backup"
@@ -57,21 +58,27 @@ def export_backup(s: Session) -> dict[str, Any]:
         "veille": __version__,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "feeds": [
-            {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []), "enabled": f.enabled,
-             "interval": f.interval, "interval_fixed": f.interval_fixed, "feed_text": f.feed_text}
+            {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []),
+             **_pause(f), "interval": f.interval, "interval_fixed": f.interval_fixed, "feed_text": f.feed_text}
             for f in feeds
         ],
         "entities": [
             {"name": e.name, "aliases": list(e.aliases or []), "excludes": list(e.excludes or []),
-             "options": dict(e.options or {}), "enabled": e.enabled}
+             "options": dict(e.options or {}), **_pause(e)}
             for e in entities
         ],
         "channels": [
             {"name": c.name, "kind": c.kind, "target": c.target, "options": dict(c.options or {}),
-             "enabled": c.enabled, "admin": c.admin}
+             **_pause(c), "admin": c.admin}
             for c in channels
         ],
     }
+
+
+def _pause(row: Feed | Entity | Channel) -> dict[str, Any]:
+    """``enabled`` (false while paused) and ``paused_until`` (when the pause ends; null: until resumed)."""
+    paused, until = pauses.paused_until(row)
+    return {"enabled": not paused, "paused_until": until.isoformat() if until else None}
 
 
 @app.command("export")
@@ -112,6 +119,19 @@ def _bool(item: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise BackupError(f"{where}.{key}: expected true or false, got {json.dumps(value)[:80]}")
     return value
+
+
+def _time(item: Mapping[str, Any], key: str, where: str) -> datetime | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise BackupError(f"{where}.{key}: expected an ISO date and time or null, got {json.dumps(value)[:80]}")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _strings(item: Mapping[str, Any], key: str, where: str) -> list[str]:
@@ -171,7 +191,8 @@ def read_backup(content: bytes) -> Backup:
         backup.feeds.append({
             "url": url, "title": _str(item, "title", where, required=False),
             "site_url": _str(item, "site_url", where, required=False), "tags": _strings(item, "tags", where),
-            "enabled": _bool(item, "enabled", where, True), "interval": float(interval),
+            "enabled": _bool(item, "enabled", where, True), "resume_at": _time(item, "paused_until", where),
+            "interval": float(interval),
             "interval_fixed": _bool(item, "interval_fixed", where, False), "feed_text": feed_text,
         })
     names: set[str] = set()
@@ -190,6 +211,7 @@ def read_backup(content: bytes) -> Backup:
         backup.channels.append({"name": name, "kind": kind, "target": target,
                                 "options": _object(item, "options", where),
                                 "enabled": _bool(item, "enabled", where, True),
+                                "resume_at": _time(item, "paused_until", where),
                                 "admin": _bool(item, "admin", where, False)})
     keys: set[str] = set()
     for index, item in enumerate(_list(document, "entities")):
@@ -203,7 +225,7 @@ def read_backup(content: bytes) -> Backup:
         keys.add(key)
         entry = {"name": name, "aliases": _strings(item, "aliases", where),
                  "excludes": _strings(item, "excludes", where), "options": _object(item, "options", where),
-                 "enabled": _bool(item, "enabled", where, True)}
+                 "enabled": _bool(item, "enabled", where, True), "resume_at": _time(item, "paused_until", where)}
         try:
             entity = new_entity(name, entry["aliases"], entry["excludes"], entry["options"])
             pipeline.Matcher([pipeline.entity_spec(entity)])
@@ -249,7 +271,7 @@ def import_backup(s: Session, backup: Backup, refused: set[str]) -> ImportCounts
     known_entities = set(s.scalars(select(Entity.name_key)))
     for index, item in enumerate(backup.entities):
         entity = new_entity(item["name"], item["aliases"], item["excludes"], item["options"])
-        entity.enabled = item["enabled"]
+        entity.enabled, entity.resume_at = item["enabled"], item["resume_at"]
         if entity.name_key in known_entities:
             counts.skipped["entities"] += 1
             continue
