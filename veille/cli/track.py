@@ -17,7 +17,7 @@ from veille.cli.common import confirm, context, duration_option, fail, fail_on, 
 from veille.manage import OperationError, entities
 from veille.manage.pauses import PauseState
 from veille.matching import EntitySpec, fold_term, looks_like_query
-from veille.storage.models import Channel, Entity
+from veille.storage.models import Entity
 
 
 def new_entity(name: str, aliases: Sequence[str], excludes: Sequence[str], options: dict[str, Any]) -> Entity:
@@ -130,7 +130,7 @@ def track_add(
     )
     if to:
         options["to"] = list(dict.fromkeys(t.strip() for t in to if t.strip()))
-        known = set(ctx.db.run(lambda s: s.scalars(select(Channel.name)).all()))
+        known = ctx.db.run(entities.channel_names)  # removed channels are not
         unknown = [n for n in options["to"] if n not in known]
         if unknown:
             raise fail(f"--to: no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)", 2)
