@@ -294,7 +294,8 @@ def test_track_to_routes_an_entity_to_the_named_channels_only(
     assert "Matched: *Kyutai*" in json.dumps(both["blocks"]) and "*Mistral AI*" not in json.dumps(both["blocks"])
 
     removed = veille("channels", "remove", "team-mail")
-    assert removed.exit_code == 0 and "Mistral AI had --to team-mail" in removed.stderr
+    assert removed.exit_code == 0
+    assert "Mistral AI: no longer routed to team-mail; it now alerts every channel" in removed.stderr
 
 
 def test_apprise_channel_from_the_command_line(web: HTTPFixture) -> None:

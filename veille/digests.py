@@ -13,6 +13,8 @@ included. Alerts for a digest channel are created ``queued`` instead of ``pendin
 1. a due channel is claimed by moving its ``next_digest_at`` to the next period with a conditional
    UPDATE, and a ``digests`` row is inserted for (channel, due time), unique: two beats never both claim
    a window. The channel's queued alerts are attached to that row in the same transaction;
+   A channel the user paused is skipped: its queued alerts wait, and a window that fell due during the pause
+   is claimed when the pause ends;
 2. a digest with no alert is recorded ``empty`` and not sent;
 3. the digest is sent as one message (Retry-After pauses and the Slack send slot apply, as for alerts);
    a transient failure retries it with the alerts' backoff, a permanent one fails it and marks the
@@ -39,10 +41,12 @@ from veille.pipeline.delivery import (
     build_message,
     channel_error,
     channel_ok,
+    held_until,
     next_attempt,
     open_transport,
     wait_for_slot,
 )
+from veille.storage import pauses
 from veille.storage.db import rowcount
 from veille.storage.models import Alert, Attempt, Channel, Digest, utcnow
 
@@ -164,7 +168,9 @@ def claim_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestR
 
     def work(s: Session) -> list[DigestResult]:
         claimed = []
-        for channel in s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)).all():
+        # a paused channel's windows are not claimed: its queued alerts wait, and a window that fell due during
+        # the pause is claimed as soon as the pause ends
+        for channel in s.scalars(select(Channel).where(pauses.active(Channel, now)).order_by(Channel.id)).all():
             try:
                 schedule = schedule_of(channel)
             except ValueError as exc:
@@ -266,6 +272,14 @@ def _claim(s: Session, ctx: Context, digest_id: int, now: datetime) -> _Claimed 
     if channel.paused_until is not None and channel.paused_until > now:
         _release(s, digest_id, channel.paused_until)
         return DigestResult(digest_id, "pending", digest.items, f"channel {channel.name} paused (Retry-After)")
+    if pauses.removed(channel.options):
+        s.execute(update(Digest).where(Digest.id == digest_id).values(status="cancelled", last_error="channel removed"))
+        s.execute(update(Alert).where(Alert.digest_id == digest_id, Alert.status == "digest")
+                  .values(status="cancelled", last_error="channel removed"))
+        return DigestResult(digest_id, "skipped", digest.items, "channel removed")
+    if not pauses.is_active(channel, now):
+        _release(s, digest_id, held_until(channel, now))
+        return DigestResult(digest_id, "pending", digest.items, f"channel {channel.name} paused")
     alerts = s.scalars(select(Alert).where(Alert.digest_id == digest_id).order_by(Alert.id)).all()
     try:
         schedule = schedule_of(channel)

@@ -4,7 +4,7 @@ notice when the feed works again.
 The feed row records the streak (``failures``, ``failing_since``) and whether its failing notice went out
 (``failing_notified``). The failing notice is claimed with a conditional UPDATE before it is sent, so two
 workers polling at once never both send it; the recovered notice is decided in the same transaction that
-records the successful poll. Notices go to every enabled channel marked ``admin``, through the channel's
+records the successful poll. Notices go to every channel marked ``admin`` and not paused, through the channel's
 ``send_text``; when none is configured they are logged.
 """
 
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from veille.storage import pauses
 from veille.storage.db import rowcount
 from veille.storage.models import Channel, Feed
 
@@ -85,7 +86,7 @@ def _unclaim(s: Session, feed_id: int) -> None:
 
 
 def send_notices(ctx: Context, notices: Sequence[FeedNotice]) -> list[int]:
-    """Send each notice to every enabled admin channel; returns, per notice, how many channels accepted it
+    """Send each notice to every admin channel that is not paused; returns, per notice, how many channels accepted it
     (-1 when there is no admin channel: the notice was logged)."""
     from veille.alerts import AlertError, make_transport
 
@@ -93,7 +94,7 @@ def send_notices(ctx: Context, notices: Sequence[FeedNotice]) -> list[int]:
         return []
     channels = ctx.db.run(
         lambda s: s.scalars(
-            select(Channel).where(Channel.admin.is_(True), Channel.enabled.is_(True)).order_by(Channel.id)
+            select(Channel).where(Channel.admin.is_(True), pauses.active(Channel)).order_by(Channel.id)
         ).all()
     )
     delivered = []

@@ -21,6 +21,7 @@ from veille.matching import EntitySpec, Hit, Matcher, Veto
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
 from veille.pipeline.match import entity_spec, match_article, store_match
+from veille.storage import pauses
 from veille.storage.models import Alert, Article, Channel, Entity, utcnow
 from veille.stories import assign_story
 
@@ -92,7 +93,7 @@ def backfill(ctx: Context, entity_id: int, *, since: float, now: datetime | None
 
 
 def _targets(s: Session, entity_id: int) -> list[Channel]:
-    channels = s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)).all()
+    channels = s.scalars(select(Channel).where(pauses.active(Channel)).order_by(Channel.id)).all()
     return route_channels(channels, [s.get_one(Entity, entity_id)])
 
 

@@ -33,6 +33,7 @@ from veille import __version__, http, pipeline
 from veille.cli.app import app
 from veille.cli.common import context, err, fail, out
 from veille.cli.track import new_entity
+from veille.manage.channels import is_listed
 from veille.matching import QuerySyntaxError, fold_term
 from veille.storage.models import Channel, Entity, Feed, utcnow
 
@@ -88,7 +89,7 @@ def write_private(path: Path, text: str) -> None:
 def export_backup(s: Session) -> dict[str, Any]:
     feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
     entities = s.scalars(select(Entity).order_by(Entity.id)).all()
-    channels = s.scalars(select(Channel).order_by(Channel.id)).all()
+    channels = [c for c in s.scalars(select(Channel).order_by(Channel.id)) if is_listed(c)]  # not removed ones
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -233,7 +234,8 @@ def read_backup(content: bytes) -> Backup:
         backup.feeds.append({
             "url": url, "title": _str(item, "title", where, required=False),
             "site_url": _str(item, "site_url", where, required=False), "tags": _strings(item, "tags", where),
-            "enabled": _bool(item, "enabled", where, True), "interval": float(interval),
+            "enabled": _bool(item, "enabled", where, True),
+            "interval": float(interval),
             "interval_fixed": _bool(item, "interval_fixed", where, False), "feed_text": feed_text,
             "backfill": _seconds(item, "backfill", where), "resume_at": _when(item, "resume_at", where),
         })

@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from veille.cli.app import channels_app
-from veille.cli.common import context, err, fail, fail_on, iso, out, print_json
-from veille.manage.errors import OperationError
-from veille.storage.db import rowcount
-from veille.storage.models import Channel, Entity, utcnow
+from veille.cli.common import confirm, context, err, fail_on, iso, out, print_json
+from veille.manage import OperationError
+from veille.manage import channels as manage_channels
+from veille.manage.pauses import PauseState, format_time, state_of
+from veille.storage.models import Channel, utcnow
 
 
 @channels_app.command("add")
@@ -69,18 +69,22 @@ def channel_row(c: Channel) -> dict[str, Any]:
     URLs and Apprise URLs carry tokens)."""
     from veille.alerts import redact_target
 
+    pause = state_of(c)
     return {
         "name": c.name,
         "kind": c.kind,
         "target": redact_target(c.kind, c.target),
-        "enabled": c.enabled,
+        "enabled": not pause.paused,
+        "paused": pause.paused,  # by the user (`channels pause`)
+        "paused_until": iso(pause.until),
         "admin": c.admin,
         "delivery": delivery_mode(c),
         "next_digest": iso(c.next_digest_at) if (c.options or {}).get("digest") else None,
         "state": c.state,
         "last_error": c.last_error,
         "since": iso(c.state_since),
-        "paused_until": iso(c.paused_until) if c.paused_until and c.paused_until > utcnow() else None,
+        # the receiver asked to wait (Retry-After): nothing is sent before
+        "retry_after_until": iso(c.paused_until) if c.paused_until and c.paused_until > utcnow() else None,
     }
 
 
@@ -88,36 +92,75 @@ def channel_row(c: Channel) -> dict[str, Any]:
 def channels_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List channels (webhook and Apprise URLs redacted)."""
     ctx = context()
-    rows = ctx.db.run(lambda s: [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))])
+    rows = ctx.db.run(lambda s: [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))
+                                 if manage_channels.is_listed(c)])
     if as_json:
         print_json(rows)
         return
     table = Table("name", "kind", "target", "delivery", "state", "last error")
     for c in rows:
         name = c["name"] + (" (admin)" if c["admin"] else "")
-        state = c["state"] + (f", paused until {c['paused_until'][:19]}" if c["paused_until"] else "")
+        state = c["state"] + (f", waiting until {c['retry_after_until'][:19]} (Retry-After)"
+                              if c["retry_after_until"] else "")
+        if c["paused"]:
+            until = datetime.fromisoformat(c["paused_until"]) if c["paused_until"] else None
+            state = f"{PauseState(True, until).describe()} ({state})"
         table.add_row(name, c["kind"], c["target"], c["delivery"], state, c["last_error"] or "")
     out.print(table)
 
 
 @channels_app.command("remove")
-def channels_remove(name: str) -> None:
-    """Remove a channel (its alerts and their history go with it)."""
+def channels_remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a channel: its unsent alerts are dropped, entities routed to it stop naming it, its alert
+    history stays in `veille matches`. Asks first on a terminal (not with --yes)."""
     ctx = context()
+    try:
+        confirm(manage_channels.channel_removal_impact(ctx.db, name).describe(), yes=yes)
+        removed = manage_channels.remove_channel(ctx.db, name)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    dropped = f"; {removed.unsent} unsent alert{'' if removed.unsent == 1 else 's'} dropped" if removed.unsent else ""
+    out.print(f"removed channel {removed.name}{dropped}", markup=False)
+    for rerouted in removed.rerouted:
+        err.print(rerouted.describe(), markup=False)
 
-    def remove(s: Session) -> tuple[int, list[str]]:
-        removed = rowcount(s.execute(delete(Channel).where(Channel.name == name)))
-        entities = s.scalars(select(Entity).order_by(Entity.name))
-        routed = [e.name for e in entities if name in (e.options or {}).get("to", ())]
-        return removed, routed
 
-    removed, routed = ctx.db.run(remove)
-    if not removed:
-        raise fail(f"no channel named {name!r}")
-    out.print(f"removed channel {name}")
-    if routed:
-        err.print(f"warning: {', '.join(routed)} had --to {name}; their alerts go only to their other --to channels "
-                  "(or to the log when none is left)", markup=False)
+PauseForOption = Annotated[
+    str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")
+]
+PauseUntilOption = Annotated[
+    str | None,
+    typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC unless "
+                                                 "it gives an offset)."),
+]
+
+
+@channels_app.command("pause")
+def channels_pause(name: str, for_: PauseForOption = None, until: PauseUntilOption = None) -> None:
+    """Mute a channel until the pause ends (--for, --until) or `veille channels resume`: no alert is created
+    for it meanwhile (nothing piles up); alerts already waiting for it are held until it ends."""
+    ctx = context()
+    try:
+        paused = manage_channels.pause_channel(ctx.db, name, duration=for_, until=until)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    again = (f"until {format_time(paused.pause.until)}" if paused.pause.until
+             else f"until `veille channels resume {paused.name}`")
+    out.print(f"paused channel {paused.name} {again}: it gets no alert meanwhile", markup=False)
+
+
+@channels_app.command("resume")
+def channels_resume(name: str) -> None:
+    """Unmute a channel: it gets the alerts of new articles again, and those its pause held back."""
+    ctx = context()
+    try:
+        resumed = manage_channels.resume_channel(ctx.db, name)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    out.print(f"resumed channel {resumed.name}: it gets alerts again", markup=False)
 
 
 @channels_app.command("test")

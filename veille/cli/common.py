@@ -125,3 +125,13 @@ def duration_option(value: str | None, name: str) -> float | None:
     return seconds
 
 
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask before removing something, on a terminal only: with ``--yes``, or when stdin is not a terminal (a
+    script, a pipe, cron), the command goes ahead without asking. No (the default) exits 1, nothing changed."""
+    if yes or not sys.stdin.isatty():
+        return
+    if not typer.confirm(question, default=False, err=True):
+        err.print("nothing removed", markup=False)
+        raise typer.Exit(1)

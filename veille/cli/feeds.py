@@ -11,11 +11,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from veille.cli.app import app, feeds_app  # noqa: F401
-from veille.cli.common import ago, context, duration_option, err, fail, fail_on, iso, out, print_json
-from veille.manage.errors import InvalidError, OperationError
+from veille.cli.common import ago, confirm, context, duration_option, err, fail, fail_on, iso, out, print_json
+from veille.manage import OperationError
+from veille.manage import feeds as manage_feeds
+from veille.manage.errors import InvalidError
 from veille.manage.feeds import (
     FeedSearch,
     SeveralFeedsError,
@@ -25,6 +26,7 @@ from veille.manage.feeds import (
     find_feeds,
     import_feeds,
 )
+from veille.manage.pauses import format_time, state_of
 from veille.settings import format_duration, parse_duration
 from veille.storage.models import Feed
 
@@ -170,12 +172,15 @@ def every(feed: Feed) -> str:
 
 
 def feed_row(feed: Feed) -> dict[str, Any]:
+    pause = state_of(feed)
     return {
         "id": feed.id,
         "url": feed.url,
         "title": feed.title,
         "tags": feed.tags,
-        "enabled": feed.enabled,
+        "enabled": not pause.paused,
+        "paused": pause.paused,
+        "paused_until": iso(pause.until),
         "interval": feed.interval,
         "interval_fixed": feed.interval_fixed,
         "interval_mode": "fixed" if feed.interval_fixed else "adaptive",
@@ -203,32 +208,103 @@ def feeds_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     table = Table("id", "url", "title", "every", "last poll", "status")
     for f in feeds:
         table.add_row(str(f.id), f.url, f.title or "", every(f), ago(f.last_poll_at),
-                      f.last_status or "-")
+                      state_of(f).describe() or f.last_status or "-")
     out.print(table)
 
 
-def find_feed(s: Session, id_or_url: str) -> Feed | None:
-    if id_or_url.isdigit():
-        return s.get(Feed, int(id_or_url))
-    return s.scalar(select(Feed).where(Feed.url == id_or_url.strip()))
-
-
 @feeds_app.command("remove")
-def feeds_remove(id_or_url: str) -> None:
-    """Remove a feed (its articles stay, with their matches and alerts)."""
+def feeds_remove(
+    id_or_url: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a feed and its entries (its articles stay, with their matches and alerts). Asks first on a
+    terminal (not with --yes)."""
     ctx = context()
+    try:
+        confirm(manage_feeds.feed_removal_impact(ctx.db, id_or_url).describe(), yes=yes)
+        removed = manage_feeds.remove_feed(ctx.db, id_or_url)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    out.print(f"removed {removed.url}", markup=False)
 
-    def remove(s: Session) -> str | None:
-        feed = find_feed(s, id_or_url)
-        if feed is None:
-            return None
-        s.delete(feed)
-        return feed.url
 
-    removed = ctx.db.run(remove)
-    if removed is None:
-        raise fail(f"no feed {id_or_url}")
-    out.print(f"removed {removed}")
+@feeds_app.command("edit")
+def feeds_edit(
+    id_or_url: str,
+    every: Annotated[str | None, typer.Option("--every", help="A fixed interval, e.g. 10m, 1h.")] = None,
+    adaptive: Annotated[
+        bool, typer.Option("--adaptive", help="Let the feed's pace decide the interval again (undoes --every).")
+    ] = False,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Its title in veille ('' goes back to the feed's own title).")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Add a tag (repeatable).")] = None,
+    clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag before adding the --tag ones.")]
+    = False,
+    backfill: Annotated[
+        str | None,
+        typer.Option("--backfill", metavar="DURATION", help="Its first poll alerts on items of this period (0: none)."),
+    ] = None,
+    feed_text: Annotated[
+        str | None, typer.Option("--feed-text", help="Use the feed's own full text: auto, always or never.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the feed as `feeds list --json` does.")] = False,
+) -> None:
+    """Change a feed in place: its entries, articles and history are kept."""
+    ctx = context()
+    changes = manage_feeds.FeedChanges(every=every, adaptive=adaptive, title=title, tags=tuple(tag or ()),
+                                       clear_tags=clear_tags, backfill=backfill, feed_text=feed_text)
+    try:
+        edited = manage_feeds.edit_feed(ctx.db, id_or_url, changes)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    feed = ctx.db.run(lambda s: s.get_one(Feed, edited.id))
+    if as_json:
+        print_json(feed_row(feed))
+        return
+    tags = f"; tags: {', '.join(edited.tags)}" if edited.tags else ""
+    out.print(f"edited feed {edited.id}: {edited.title or edited.url}, every {every_text(feed)}{tags}", markup=False)
+    if backfill is not None and edited.first_polled:
+        err.print("note: its first poll is done; --backfill applies to a feed's first poll only", markup=False)
+
+
+def every_text(feed: Feed) -> str:
+    """:func:`every`, under a name that `feeds edit`'s --every option does not hide."""
+    return every(feed)
+
+
+@feeds_app.command("pause")
+def feeds_pause(
+    id_or_url: str,
+    for_: Annotated[str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")]
+    = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC "
+                                                     "unless it gives an offset)."),
+    ] = None,
+) -> None:
+    """Stop polling a feed until the pause ends (--for, --until) or `veille feeds resume`; it is polled as soon
+    as it ends."""
+    ctx = context()
+    try:
+        paused = manage_feeds.pause_feed(ctx.db, id_or_url, duration=for_, until=until)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    again = (f"until {format_time(paused.pause.until)}" if paused.pause.until
+             else f"until `veille feeds resume {paused.id}`")
+    out.print(f"paused feed {paused.id} ({paused.url}) {again}: it is not polled meanwhile", markup=False)
+
+
+@feeds_app.command("resume")
+def feeds_resume(id_or_url: str) -> None:
+    """Resume a paused feed: it is polled at once."""
+    ctx = context()
+    try:
+        resumed = manage_feeds.resume_feed(ctx.db, id_or_url)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    out.print(f"resumed feed {resumed.id} ({resumed.url}): it is polled at once", markup=False)
 
 
 @feeds_app.command("import")

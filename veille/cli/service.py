@@ -63,7 +63,7 @@ def init(
 def poll(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when any feed, page or delivery failed.")] = False,
 ) -> None:
-    """Poll every enabled feed now, fetch, match and deliver, in-process; then exit."""
+    """Poll every feed now (paused ones excepted), fetch, match and deliver, in-process; then exit."""
     ctx = context()
     summary = pipeline.poll_once(ctx)
     out.print(poll_report(summary), markup=False)
@@ -183,6 +183,7 @@ def matches(
     """Matched articles, newest first."""
     from rich.table import Table
 
+    from veille.manage.channels import alert_history
     from veille.matching import fold_term
     from veille.stories import story_fields
 
@@ -217,6 +218,7 @@ def matches(
                 "published": iso(article.published_at),
                 "matched_at": iso(match.matched_at),
                 **story_fields(s, article),  # "story" (id) and "also_covered_by" (the story's other copies)
+                "alerts": alert_history(s, article.id, article.story_id),  # per channel, removed ones included
             }
             for match, name, article, feed_title, feed_url in s.execute(query)
         ]
@@ -242,6 +244,7 @@ def status(
 
     from veille.cli.channels import channel_row
     from veille.cli.feeds import feed_row
+    from veille.manage.channels import is_listed
 
     ctx = context()
 
@@ -252,7 +255,7 @@ def status(
         )
         return {
             "feeds": [feed_row(f) for f in s.scalars(select(Feed).order_by(Feed.id))],
-            "channels": [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))],
+            "channels": [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name)) if is_listed(c)],
             "alerts": {
                 "pending": pending,
                 "failed": failed,

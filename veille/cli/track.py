@@ -8,16 +8,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from veille import pipeline, preview
 from veille.cli.app import track_app
-from veille.cli.common import context, duration_option, fail, iso, out, print_json
-from veille.matching import EntitySpec, Matcher, QuerySyntaxError, fold_term, looks_like_query, parse_query
-from veille.storage.db import rowcount
-from veille.storage.models import Channel, Entity
+from veille.cli.common import confirm, context, duration_option, fail, fail_on, iso, out, print_json, print_table
+from veille.manage import OperationError, entities
+from veille.manage.pauses import PauseState
+from veille.matching import EntitySpec, fold_term, looks_like_query
+from veille.storage.models import Entity
 
 
 def new_entity(name: str, aliases: Sequence[str], excludes: Sequence[str], options: dict[str, Any]) -> Entity:
@@ -84,16 +84,11 @@ def definition_options(
 
 def checked_spec(entity: Entity) -> EntitySpec:
     """The entity's spec, after checking that it compiles (a bad query is a usage error)."""
-    spec = pipeline.entity_spec(entity)
     try:
-        if spec.query is not None:
-            parse_query(spec.query)
-        Matcher([spec])
-    except QuerySyntaxError as exc:
-        raise fail(f"--query: {exc}", 2) from exc
-    except ValueError as exc:
-        raise fail(str(exc), 2) from exc
-    return spec
+        entities.check_definition(entity)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    return pipeline.entity_spec(entity)
 
 
 def check_name(name: str) -> str:
@@ -135,7 +130,7 @@ def track_add(
     )
     if to:
         options["to"] = list(dict.fromkeys(t.strip() for t in to if t.strip()))
-        known = set(ctx.db.run(lambda s: s.scalars(select(Channel.name)).all()))
+        known = ctx.db.run(entities.channel_names)  # removed channels are not
         unknown = [n for n in options["to"] if n not in known]
         if unknown:
             raise fail(f"--to: no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)", 2)
@@ -257,34 +252,179 @@ def _describe(entity: Entity) -> str:
     return text
 
 
+def entity_json(e: entities.EntityView) -> dict[str, Any]:
+    """An entity as `track list --json` shows it: its definition, its options, and whether it is paused."""
+    return {
+        "name": e.name,
+        "aliases": list(e.aliases),
+        "excludes": list(e.excludes),
+        "enabled": not e.pause.paused,
+        **e.options,
+        "paused": e.pause.paused,
+        "paused_until": iso(e.pause.until),
+        "matches": e.matches,
+    }
+
+
 @track_app.command("list")
 def track_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List tracked entities."""
+    """List tracked entities (a paused one says until when)."""
     ctx = context()
-    entities = ctx.db.run(lambda s: s.scalars(select(Entity).order_by(Entity.name)).all())
-    rows = [
-        {"name": e.name, "aliases": e.aliases, "excludes": e.excludes, "enabled": e.enabled, **(e.options or {})}
-        for e in entities
-    ]
+    found = entities.list_entities(ctx.db)
     if as_json:
-        print_json(rows)
+        print_json([entity_json(e) for e in found])
         return
-    table = Table("name", "aliases", "excludes", "options")
-    for e in entities:
-        table.add_row(
-            e.name,
-            ", ".join(e.aliases),
-            ", ".join(e.excludes),
-            json.dumps(e.options, ensure_ascii=False) if e.options else "",
-        )
-    out.print(table)
+    print_table(
+        ("name", "aliases", "excludes", "options", "state"),
+        [
+            (e.name, ", ".join(e.aliases), ", ".join(e.excludes),
+             json.dumps(e.options, ensure_ascii=False) if e.options else "", e.pause.describe() or "active")
+            for e in found
+        ],
+    )
+
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 @track_app.command("remove")
-def track_remove(name: str) -> None:
-    """Stop tracking an entity."""
+def track_remove(name: str, yes: YesOption = False) -> None:
+    """Stop tracking an entity; its matches go with it. Asks first on a terminal (not with --yes)."""
     ctx = context()
-    removed = ctx.db.run(lambda s: rowcount(s.execute(delete(Entity).where(Entity.name_key == fold_term(name)))))
-    if not removed:
-        raise fail(f"not tracked: {name}")
-    out.print(f"stopped tracking {name}")
+    try:
+        confirm(entities.entity_removal_impact(ctx.db, name).describe(), yes=yes)
+        removed = entities.remove_entity(ctx.db, name)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    matches = f" and its {removed.matches} match{'' if removed.matches == 1 else 'es'}" if removed.matches else ""
+    out.print(f"stopped tracking {removed.name}{matches}", markup=False)
+
+
+@track_app.command("edit")
+def track_edit(
+    name: str,
+    alias: AliasOption = None,
+    exclude: ExcludeOption = None,
+    alias_exact: AliasExactOption = None,
+    clear_aliases: Annotated[
+        bool, typer.Option("--clear-aliases", help="Remove every alias (exact ones too) before adding the given ones.")
+    ] = False,
+    clear_excludes: Annotated[
+        bool, typer.Option("--clear-excludes", help="Remove every excluded word before adding the given ones.")
+    ] = False,
+    require: Annotated[
+        str | None,
+        typer.Option("--require", help="Comma-separated context words, replacing the saved ones ('' removes them)."),
+    ] = None,
+    exact: Annotated[
+        bool | None, typer.Option("--exact/--no-exact", help="Whether the name itself is case-sensitive.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="A query that alone decides, replacing the saved one ('' removes it).")
+    ] = None,
+    min_mentions: Annotated[
+        int | None,
+        typer.Option("--min-mentions", min=1, help="Skip articles that name it fewer times (1: no minimum)."),
+    ] = None,
+    in_title: Annotated[
+        bool | None,
+        typer.Option("--in-title/--no-in-title", help="Whether only articles naming it in their title count."),
+    ] = None,
+    to: Annotated[list[str] | None, typer.Option("--to", help="Also send its alerts to this channel (repeatable).")]
+    = None,
+    clear_to: Annotated[
+        bool, typer.Option("--clear-to", help="Route it to every channel again (before adding the --to ones).")
+    ] = False,
+    rename: Annotated[str | None, typer.Option("--rename", metavar="NEW_NAME", help="A new name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new definition as JSON.")] = False,
+) -> None:
+    """Change a tracked entity in place: it keeps its matches. Lists (--alias, --exclude, --to) are added to;
+    the other options replace the saved value. The new definition is checked before it is saved."""
+    ctx = context()
+    changes = entities.EntityChanges(
+        rename=rename,
+        aliases=tuple(alias or ()),
+        exact_aliases=tuple(alias_exact or ()),
+        clear_aliases=clear_aliases,
+        excludes=tuple(exclude or ()),
+        clear_excludes=clear_excludes,
+        require=tuple(w for w in require.split(",") if w.strip()) if require is not None else None,
+        exact=exact,
+        query=query,
+        min_mentions=min_mentions,
+        in_title=in_title,
+        to=tuple(to or ()),
+        clear_to=clear_to,
+    )
+    try:
+        edited = entities.edit_entity(ctx.db, name, changes)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    if as_json:
+        print_json(entity_json(edited))
+        return
+    kept = f"its {edited.matches} match{'' if edited.matches == 1 else 'es'} kept" if edited.matches else "no match yet"
+    out.print(f"edited {edited.name} ({kept})", markup=False)
+    for line in definition_lines(edited):
+        out.print(f"  {line}", markup=False)
+
+
+def definition_lines(e: entities.EntityView) -> list[str]:
+    """An entity's definition, one setting a line, as `track edit` prints it."""
+    options = e.options
+    lines = []
+    if "query" in options:
+        lines.append(f"query: {options['query']} (decides alone)")
+    for label, values in (("aliases", e.aliases), ("exact aliases", options.get("exact_aliases", ())),
+                          ("excludes", e.excludes), ("requires one of", options.get("require", ()))):
+        if values:
+            lines.append(f"{label}: {', '.join(values)}")
+    flags = [flag for flag, on in (("name case-sensitive", options.get("exact")),
+                                   ("in the title only", options.get("in_title"))) if on]
+    if options.get("min_mentions"):
+        flags.append(f"at least {options['min_mentions']} mentions")
+    if flags:
+        lines.append(f"options: {', '.join(flags)}")
+    lines.append(f"alerts: {', '.join(options['to']) if options.get('to') else 'every channel'}")
+    if e.pause.paused:
+        lines.append(e.pause.describe())
+    return lines
+
+
+PauseForOption = Annotated[
+    str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")
+]
+PauseUntilOption = Annotated[
+    str | None,
+    typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC unless "
+                                                 "it gives an offset)."),
+]
+
+
+def resumes(pause: PauseState, command: str) -> str:
+    """When a pause ends, for the message of a pause command."""
+    return f"until {pause.describe().removeprefix('paused until ')}" if pause.until else f"until `{command}`"
+
+
+@track_app.command("pause")
+def track_pause(name: str, for_: PauseForOption = None, until: PauseUntilOption = None) -> None:
+    """Pause an entity: it matches nothing until the pause ends (--for, --until) or `veille track resume`.
+    Articles that arrive meanwhile are not matched later."""
+    ctx = context()
+    try:
+        paused = entities.pause_entity(ctx.db, name, duration=for_, until=until)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    again = resumes(paused.pause, f"veille track resume {paused.name}")
+    out.print(f"paused {paused.name} {again}: it matches nothing meanwhile", markup=False)
+
+
+@track_app.command("resume")
+def track_resume(name: str) -> None:
+    """Resume a paused entity: it matches new articles again."""
+    ctx = context()
+    try:
+        resumed = entities.resume_entity(ctx.db, name)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    out.print(f"resumed {resumed.name}: it matches new articles again", markup=False)

@@ -1,20 +1,32 @@
-"""Channels: add one (checked before it is stored) and send a sample alert to test it.
+"""Channels: add one (checked before it is stored), send a sample alert to test it, pause and resume (mute),
+remove.
 
 :func:`add_channel` refuses what can't deliver: a target that is not one (not a URL, an unknown Apprise
 service, a bad address), an email channel when no SMTP server is configured (``VEILLE_SMTP_URL``), and, with
 ``test``, a channel whose sample alert does not arrive: then nothing is stored. :func:`test_channel` sends the
 sample to stored channels and records the outcome as their state.
+
+A paused channel is muted: alerts created while it is paused are not created for it at all (so resuming
+brings no flood), digest windows are not claimed, admin notices skip it. Alerts that were already waiting
+for it when it was paused are held, not dropped: they go out when the pause ends (a digest window that fell
+due during the pause goes out then too).
+
+A removed channel's row is kept, renamed (``research-slack (removed 4)``, so the name is free again) and
+paused for good, with its secret and the path of its URL dropped: its alerts stay as the history that
+``veille matches`` shows. Alerts it had not sent yet are cancelled, and every entity routed to it (``--to``)
+stops naming it.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,8 +35,11 @@ from veille.alerts import AlertError, AlertMessage, DigestMessage, EntityMention
 from veille.alerts.email import SmtpConfig
 from veille.digests import Schedule, parse_schedule
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError, OperationError
+from veille.manage.pauses import PauseState, pause_end, state_of
 from veille.settings import Settings
-from veille.storage.models import Channel, utcnow
+from veille.storage import pauses
+from veille.storage.db import Database, rowcount
+from veille.storage.models import Alert, Channel, Digest, Entity, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +179,8 @@ def test_channel(ctx: pipeline.Context, name: str | None = None, *, now: datetim
     failure failing (a transient one leaves its state). NotFoundError when there is none."""
     channels = ctx.db.run(
         lambda s: [(c.id, c.name, c.kind, c.target, dict(c.options or {}), c.state)
-                   for c in s.scalars(select(Channel).where(Channel.name == name) if name else select(Channel))]
+                   for c in s.scalars(select(Channel).where(Channel.name == name) if name else select(Channel))
+                   if is_listed(c)]
     )
     if not channels:
         raise NotFoundError(f"no channel named {name!r}" if name else "no channel configured")
@@ -188,3 +204,217 @@ def mark_channel(s: Session, channel_id: int, state: str, error: str | None) -> 
     channel.last_error = error
     if state == "ok":
         channel.paused_until = None  # it just took a message
+
+
+# --------------------------------------------------------------------------- pause, remove
+
+UNSENT = ("pending", "queued", "digest")  # alert statuses that removing a channel cancels
+NAME_SIZE = 128  # the channels.name column
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    id: int
+    name: str
+    kind: str
+    pause: PauseState
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelImpact:
+    """What removing a channel takes with it."""
+
+    name: str
+    kind: str
+    unsent: int  # alerts not sent yet: cancelled
+    routed: tuple[str, ...]  # entities routed to it (--to)
+    only_here: tuple[str, ...]  # of which routed to it alone: they alert every channel afterwards
+
+    def describe(self) -> str:
+        parts = [f"Remove channel {self.name} ({self.kind})?"]
+        if self.unsent:
+            parts.append(f"Its {self.unsent} alert{'s' if self.unsent != 1 else ''} not sent yet "
+                         f"{'are' if self.unsent != 1 else 'is'} dropped.")
+        every = "would then alert every channel"
+        are = "is" if len(self.routed) == 1 else "are"
+        if self.routed and self.only_here == self.routed:
+            parts.append(f"{_joined(self.routed)} {are} routed to it alone, and {every}.")
+        elif self.routed:
+            parts.append(f"{_joined(self.routed)} {are} routed to it"
+                         + (f"; {_joined(self.only_here)} only to it, and {every}." if self.only_here else "."))
+        parts.append("Its alert history stays in `veille matches`.")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Rerouted:
+    """An entity that was routed to a removed channel."""
+
+    entity: str
+    channel: str  # the removed channel
+    to: tuple[str, ...]  # the channels it is still routed to; (): every channel
+
+    def describe(self) -> str:
+        if self.to:
+            return f"{self.entity}: no longer routed to {self.channel}; it still alerts {', '.join(self.to)}"
+        return (f"{self.entity}: no longer routed to {self.channel}; it now alerts every channel "
+                f"(`veille track edit {shlex.quote(self.entity)} --to NAME` routes it again)")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRemoved:
+    name: str
+    unsent: int  # alerts cancelled
+    rerouted: tuple[Rerouted, ...]
+
+
+def find_channel(s: Session, name: str) -> Channel:
+    channel = s.scalar(select(Channel).where(Channel.name == name.strip()))
+    if channel is None or pauses.removed(channel.options):
+        raise NotFoundError(f"no channel named {name!r} (see `veille channels list`)")
+    return channel
+
+
+def view(channel: Channel, now: datetime | None = None) -> ChannelView:
+    return ChannelView(channel.id, channel.name, channel.kind, state_of(channel, now))
+
+
+def is_listed(channel: Channel) -> bool:
+    """Whether a channel is shown and usable: every one but removed ones."""
+    return pauses.removed(channel.options) is None
+
+
+# --------------------------------------------------------------------------- pausing
+
+
+def pause_channel(
+    db: Database, name: str, *, duration: str | None = None, until: str | None = None, now: datetime | None = None
+) -> ChannelView:
+    """Mute a channel for ``duration``, until ``until``, or until resumed."""
+    now = now or utcnow()
+    end = pause_end(duration=duration, until=until, now=now)
+
+    def work(s: Session) -> ChannelView:
+        channel = find_channel(s, name)
+        pauses.pause(channel, end)
+        return view(channel, now)
+
+    return db.run(work)
+
+
+def resume_channel(db: Database, name: str, *, now: datetime | None = None) -> ChannelView:
+    """Unmute a channel; the alerts and digests its pause held back are due at once."""
+    now = now or utcnow()
+
+    def work(s: Session) -> ChannelView:
+        channel = find_channel(s, name)
+        pauses.resume(channel)
+        # held by the pause (not waiting for a retry after a failure, which records its error)
+        s.execute(
+            update(Alert).where(Alert.channel_id == channel.id, Alert.status == "pending",
+                                Alert.next_attempt_at > now, Alert.last_error.is_(None))
+            .values(next_attempt_at=now, enqueued_at=None)
+        )
+        s.execute(
+            update(Digest).where(Digest.channel_id == channel.id, Digest.status == "pending",
+                                 Digest.next_attempt_at > now, Digest.last_error.is_(None))
+            .values(next_attempt_at=now)
+        )
+        return view(channel, now)
+
+    return db.run(work)
+
+
+# --------------------------------------------------------------------------- removing
+
+
+def _routed(s: Session, name: str) -> list[Entity]:
+    return [e for e in s.scalars(select(Entity).order_by(Entity.name)) if name in ((e.options or {}).get("to") or ())]
+
+
+def _unsent(s: Session, channel_id: int) -> int:
+    return s.scalar(
+        select(func.count()).select_from(Alert).where(Alert.channel_id == channel_id, Alert.status.in_(UNSENT))
+    ) or 0
+
+
+def channel_removal_impact(db: Database, name: str) -> ChannelImpact:
+    def work(s: Session) -> ChannelImpact:
+        channel = find_channel(s, name)
+        routed = _routed(s, channel.name)
+        only = [e.name for e in routed if set((e.options or {}).get("to") or ()) == {channel.name}]
+        return ChannelImpact(channel.name, channel.kind, _unsent(s, channel.id), tuple(e.name for e in routed),
+                             tuple(only))
+
+    return db.run(work)
+
+
+def remove_channel(db: Database, name: str, *, now: datetime | None = None) -> ChannelRemoved:
+    """Remove a channel: its unsent alerts are cancelled, entities routed to it stop naming it (one routed to
+    it alone alerts every channel afterwards), and the row is kept as history (see the module's text)."""
+    from veille.alerts import redact_target
+
+    now = now or utcnow()
+
+    def work(s: Session) -> ChannelRemoved:
+        channel = find_channel(s, name)
+        gone = channel.name
+        unsent = rowcount(s.execute(
+            update(Alert).where(Alert.channel_id == channel.id, Alert.status.in_(UNSENT))
+            .values(status="cancelled", last_error="channel removed")
+        ))
+        s.execute(
+            update(Digest).where(Digest.channel_id == channel.id, Digest.status == "pending")
+            .values(status="cancelled", last_error="channel removed")
+        )
+        rerouted = []
+        for entity in _routed(s, gone):
+            options = dict(entity.options or {})
+            left = [n for n in options.get("to") or () if n != gone]
+            if left:
+                options["to"] = left
+            else:
+                options.pop("to", None)
+            entity.options = options
+            rerouted.append(Rerouted(entity.name, gone, tuple(left)))
+        kept: dict[str, Any] = {k: v for k, v in (channel.options or {}).items() if k in ("digest", "tz")}
+        kept["removed"] = {"name": gone, "at": now.isoformat()}
+        suffix = f" (removed {channel.id})"
+        channel.name = gone[: NAME_SIZE - len(suffix)] + suffix
+        channel.options = kept
+        channel.target = redact_target(channel.kind, channel.target)  # no secret kept
+        channel.admin, channel.next_digest_at = False, None
+        pauses.pause(channel, None)
+        return ChannelRemoved(gone, unsent, tuple(rerouted))
+
+    return db.run(work)
+
+
+# --------------------------------------------------------------------------- history
+
+
+def alert_history(s: Session, article_id: int, story_id: int | None) -> list[dict[str, Any]]:
+    """The alerts of an article (or of its story: a copy's alert is its story's), channel by channel, removed
+    channels included: ``channel``, ``status`` (sent, pending, queued, failed, cancelled...), ``sent_at``,
+    ``channel_removed``."""
+    where = Alert.article_id == article_id
+    if story_id is not None:
+        where = or_(where, Alert.story_id == story_id)
+    rows = s.execute(
+        select(Alert.status, Alert.sent_at, Channel.name, Channel.options)
+        .join(Channel, Channel.id == Alert.channel_id).where(where).order_by(Alert.id)
+    ).all()
+    history = []
+    for status, sent_at, channel, options in rows:
+        record = pauses.removed(options)
+        history.append({
+            "channel": str(record.get("name", channel)) if record else channel,
+            "status": status,
+            "sent_at": sent_at.isoformat() if sent_at else None,
+            "channel_removed": record is not None,
+        })
+    return history
+
+
+def _joined(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -6,7 +6,8 @@ The outbox has one row per (story, channel). Sending one:
    redelivered task, finds nothing to claim. A ``sending`` row left by a crash is claimed again once stale.
 2. **Pause**: a receiver that answered 429 or 503 with ``Retry-After`` pauses its channel until then
    (``channels.paused_until``): no message of that channel is sent meanwhile; the claimed alert goes back
-   to ``pending``, due when the pause ends.
+   to ``pending``, due when the pause ends. A channel the user paused (``veille channels pause``) holds its
+   alerts the same way, until its pause ends or it is resumed; a removed channel's alerts are cancelled.
 3. **Summary**: when more than ``alert_summary_after`` alerts wait for the channel, the claim takes them
    all (up to :data:`SUMMARY_MAX`) and they go out as one summary message.
 4. **Flood control**: a Slack webhook gets at most one message per second, whatever the number of worker
@@ -45,6 +46,7 @@ from veille import stories
 from veille.alerts import AlertError, AlertMessage, DigestMessage, EntityMention, Transport, make_transport
 from veille.pipeline.context import Context
 from veille.settings import Settings
+from veille.storage import pauses
 from veille.storage.db import rowcount
 from veille.storage.models import Alert, Article, Attempt, Channel, Entity, Feed, Match, utcnow
 
@@ -54,6 +56,7 @@ SEND_INTERVAL = {"slack": 1.0}  # seconds between two messages to one channel of
 MAX_SLOT_WAIT = 20.0  # a sender waits this long at most for its slot; later slots are rescheduled
 SUMMARY_MAX = 50  # alerts in one summary message
 RETRY_CAP = 6 * 3600.0
+PAUSE_RECHECK = timedelta(days=1)  # alerts held by a pause without an end are looked at again this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,8 @@ def _claim(s: Session, ctx: Context, alert_id: int, now: datetime) -> _Claim | D
         _release(s, [alert_id], channel.paused_until)
         return DeliveryResult(alert_id, "pending", f"channel {channel.name} paused (Retry-After)",
                               retry_at=channel.paused_until)
+    if not pauses.is_active(channel, now):
+        return _hold(s, channel, alert_id, now)
     ids = [alert_id]
     waiting = s.scalar(
         select(func.count()).select_from(Alert)
@@ -327,6 +332,26 @@ def _claim(s: Session, ctx: Context, alert_id: int, now: datetime) -> _Claim | D
                 ids.append(other)
     target = _Target(channel.id, channel.name, channel.kind, channel.target, dict(channel.options or {}))
     return _Claim(target, ids)
+
+
+def held_until(channel: Channel, now: datetime) -> datetime:
+    """When a message held back by the user's pause of ``channel`` is next looked at: the pause's end, or a
+    day from now when it has none (``channels resume`` makes the channel's alerts due at once)."""
+    return channel.resume_at or now + PAUSE_RECHECK
+
+
+def _hold(s: Session, channel: Channel, alert_id: int, now: datetime) -> DeliveryResult:
+    """A claimed alert of a channel the user paused waits for the pause to end; one of a removed channel is
+    cancelled (it can't be sent any more; the row stays, as the channel's history)."""
+    if pauses.removed(channel.options):
+        s.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.status == "sending")
+            .values(status="cancelled", attempts=Alert.attempts - 1, claimed_at=None, last_error="channel removed")
+        )
+        return DeliveryResult(alert_id, "skipped", "channel removed")
+    until = held_until(channel, now)
+    _release(s, [alert_id], until)
+    return DeliveryResult(alert_id, "pending", f"channel {channel.name} paused", retry_at=until)
 
 
 def _messages(s: Session, claim: _Claim) -> list[AlertMessage]:

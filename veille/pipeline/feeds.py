@@ -20,6 +20,7 @@ from veille.feeds.words import feed_words
 from veille.health import FeedNotice, recovered_notice, report_feed_health
 from veille.pages.urls import normalize_url, url_key
 from veille.pipeline.context import Context, _insert, run_async
+from veille.storage import pauses
 from veille.storage.db import rowcount
 from veille.storage.models import Article, Entry, Feed, UTCDateTime, utcnow
 
@@ -64,7 +65,7 @@ def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 5
     def work(s: Session) -> list[int]:
         due = s.execute(
             select(Feed.id, Feed.next_poll_at, Feed.interval)
-            .where(Feed.enabled.is_(True), Feed.next_poll_at <= now)
+            .where(pauses.active(Feed, now), Feed.next_poll_at <= now)
             .order_by(Feed.next_poll_at)
             .limit(limit)
         ).all()
@@ -153,7 +154,7 @@ def _store_unchanged(ctx: Context, answers: list[tuple[int, http.Response]]) -> 
 
 
 def defer_hosts(s: Session, waits: dict[str, float], *, now: datetime | None = None) -> int:
-    """Put off every enabled feed on each host until the time it asked for (Retry-After); returns how many."""
+    """Put off every feed not paused on each host until the time it asked for (Retry-After); returns how many."""
     now = now or utcnow()
     moved = 0
     for host, seconds in waits.items():
@@ -162,7 +163,7 @@ def defer_hosts(s: Session, waits: dict[str, float], *, now: datetime | None = N
         until = now + timedelta(seconds=min(seconds, MAX_BACKOFF))
         candidates = s.execute(
             select(Feed.id, Feed.url).where(
-                Feed.enabled.is_(True), Feed.url.contains(host, autoescape=True), Feed.next_poll_at < until
+                pauses.active(Feed, now), Feed.url.contains(host, autoescape=True), Feed.next_poll_at < until
             )
         ).all()
         ids = [feed_id for feed_id, url in candidates if http.host_of(url) == host]

@@ -17,6 +17,7 @@ from veille.feeds.words import feed_words
 from veille.matching import EntitySpec, Hit, Matcher, MatchReport, fold_term
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
+from veille.storage import pauses
 from veille.storage.db import rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Match, utcnow
 from veille.stories import assign_story, fingerprint
@@ -29,9 +30,9 @@ log = logging.getLogger(__name__)
 _matcher_cache: dict[str, Any] = {}
 
 
-def load_matcher(s: Session) -> tuple[Matcher, dict[int, Entity]]:
-    """A matcher for the enabled entities, rebuilt only when they change."""
-    entities = s.scalars(select(Entity).where(Entity.enabled.is_(True)).order_by(Entity.id)).all()
+def load_matcher(s: Session, now: datetime | None = None) -> tuple[Matcher, dict[int, Entity]]:
+    """A matcher for the entities not paused at ``now``, rebuilt only when they (or their definitions) change."""
+    entities = s.scalars(select(Entity).where(pauses.active(Entity, now)).order_by(Entity.id)).all()
     signature = repr([(e.id, e.name, e.aliases, e.excludes, e.options) for e in entities])
     if _matcher_cache.get("signature") != signature:
         _matcher_cache["matcher"] = Matcher(entity_spec(e) for e in entities)
@@ -99,7 +100,8 @@ class _Setup:
 
 def _setup(s: Session) -> _Setup:
     matcher, entities = load_matcher(s)
-    channels = list(s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.id)))
+    # a paused (muted) channel gets no alert at all, so resuming it brings no flood
+    channels = list(s.scalars(select(Channel).where(pauses.active(Channel)).order_by(Channel.id)))
     return _Setup(matcher, entities, channels)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from veille.pipeline.context import Context
 from veille.pipeline.feeds import FeedResult, poll_feeds
 from veille.pipeline.recovery import claim_backlog
+from veille.storage import pauses
 from veille.storage.models import Alert, Article, Feed, Match
 
 if TYPE_CHECKING:
@@ -61,10 +62,10 @@ def _in_batches(ids: Sequence[int], size: int, work: Callable[[Sequence[int]], l
 
 
 def poll_once(ctx: Context) -> PollSummary:
-    """Every stage in-process: poll every enabled feed now, fetch, match, deliver. Each request is tried once."""
+    """Every stage in-process: poll every feed not paused now, fetch, match, deliver. Each request is tried once."""
     started = time.monotonic()
     summary = PollSummary()
-    feed_ids = ctx.db.run(lambda s: list(s.scalars(select(Feed.id).where(Feed.enabled.is_(True)).order_by(Feed.id))))
+    feed_ids = ctx.db.run(lambda s: list(s.scalars(select(Feed.id).where(pauses.active(Feed)).order_by(Feed.id))))
     summary.feeds = _in_batches(feed_ids, 200, lambda ids: poll_feeds(ctx, ids))
     backlog = claim_backlog(ctx, stale=False)
     to_fetch = sorted({a for r in summary.feeds for a in r.new_articles} | set(backlog.fetch))

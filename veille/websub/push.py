@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from veille.storage import pauses
 from veille.storage.models import Feed, WebSubSubscription, utcnow
 from veille.websub.subscriptions import find
 
@@ -107,8 +108,8 @@ def _store(s: Session, ctx: Context, sub_id: int, token: str, parsed: ParsedFeed
         return PushResult(410, note="the feed was removed")
     now = utcnow()
     sub.pushes, sub.last_push_at = (sub.pushes or 0) + 1, now
-    if not feed.enabled:
-        return PushResult(ACCEPTED, feed.id, entries=len(parsed.entries), note="feed disabled: nothing stored")
+    if not pauses.is_active(feed, now):
+        return PushResult(ACCEPTED, feed.id, entries=len(parsed.entries), note="feed paused: nothing stored")
     new: list[int] = []
     ready: list[int] = []
     for entry in parsed.entries:
@@ -127,7 +128,7 @@ def _poll_soon(s: Session, sub_id: int, feed_id: int) -> None:
     if sub is not None:
         sub.pushes, sub.last_push_at = (sub.pushes or 0) + 1, now
     feed = s.get(Feed, feed_id)
-    if feed is not None and feed.enabled and feed.next_poll_at > now:
+    if feed is not None and pauses.is_active(feed, now) and feed.next_poll_at > now:
         feed.next_poll_at = now
 
 

@@ -1,0 +1,280 @@
+"""Tracked entities: list, edit in place, pause and resume, remove.
+
+An edit keeps the entity's id, so its matches stay; the new definition is checked before anything is saved.
+Workers pick an edit or a pause up by themselves: their compiled matcher is keyed on the definitions of the
+entities that are not paused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from veille.manage.errors import ConflictError, InvalidError, NotFoundError
+from veille.manage.pauses import PauseState, pause_end, state_of
+from veille.matching import Matcher, QuerySyntaxError, fold_term, parse_query
+from veille.storage import pauses
+from veille.storage.db import Database
+from veille.storage.models import Channel, Entity, Match, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class EntityView:
+    id: int
+    name: str
+    aliases: tuple[str, ...]
+    excludes: tuple[str, ...]
+    options: dict[str, Any]  # exact_aliases, require, exact, query, min_mentions, in_title, to
+    pause: PauseState
+    matches: int  # stored matches
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChanges:
+    """What ``track edit`` changes. Lists are added to (after emptying them when ``clear_...``); the other
+    fields replace the saved value when given (None: unchanged)."""
+
+    rename: str | None = None
+    aliases: tuple[str, ...] = ()
+    exact_aliases: tuple[str, ...] = ()
+    clear_aliases: bool = False  # every alias, exact ones too
+    excludes: tuple[str, ...] = ()
+    clear_excludes: bool = False
+    require: tuple[str, ...] | None = None  # the context words; () removes them
+    exact: bool | None = None
+    query: str | None = None  # "" removes it
+    min_mentions: int | None = None  # 1: no minimum
+    in_title: bool | None = None
+    to: tuple[str, ...] = ()
+    clear_to: bool = False  # routed to every channel again (before adding ``to``)
+
+    def is_empty(self) -> bool:
+        return self == EntityChanges()
+
+
+@dataclass(frozen=True, slots=True)
+class EntityImpact:
+    """What removing an entity takes with it."""
+
+    name: str
+    matches: int
+
+    def describe(self) -> str:
+        if not self.matches:
+            return f"Stop tracking {self.name}? It has no match yet."
+        goes = "goes" if self.matches == 1 else "go"
+        return (f"Stop tracking {self.name}? Its {_count(self.matches, 'match', 'matches')} {goes} with it; "
+                "the articles and the alerts already sent stay.")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def find_entity(s: Session, name: str) -> Entity:
+    entity = s.scalar(select(Entity).where(Entity.name_key == fold_term(name.strip())))
+    if entity is None:
+        raise NotFoundError(f"not tracked: {name} (see `veille track list`)")
+    return entity
+
+
+def view(s: Session, entity: Entity, now: datetime | None = None) -> EntityView:
+    matches = s.scalar(select(func.count()).select_from(Match).where(Match.entity_id == entity.id)) or 0
+    return EntityView(
+        id=entity.id,
+        name=entity.name,
+        aliases=tuple(entity.aliases or ()),
+        excludes=tuple(entity.excludes or ()),
+        options=dict(entity.options or {}),
+        pause=state_of(entity, now),
+        matches=matches,
+    )
+
+
+def list_entities(db: Database, *, now: datetime | None = None) -> list[EntityView]:
+    def work(s: Session) -> list[EntityView]:
+        counts = dict(s.execute(select(Match.entity_id, func.count()).group_by(Match.entity_id)).tuples().all())
+        return [
+            EntityView(e.id, e.name, tuple(e.aliases or ()), tuple(e.excludes or ()), dict(e.options or {}),
+                       state_of(e, now), counts.get(e.id, 0))
+            for e in s.scalars(select(Entity).order_by(Entity.name))
+        ]
+
+    return db.run(work)
+
+
+def get_entity(db: Database, name: str, *, now: datetime | None = None) -> EntityView:
+    return db.run(lambda s: view(s, find_entity(s, name), now))
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or not any(c.isalnum() for c in fold_term(name)):
+        raise InvalidError("the name must contain letters or digits")
+    return name
+
+
+def check_definition(entity: Entity) -> None:
+    """Refuse a definition that does not compile: a query that can't be parsed (the parser's message, which
+    says what is wrong and where), or options the matcher rejects."""
+    from veille.pipeline import entity_spec
+
+    spec = entity_spec(entity)
+    try:
+        if spec.query is not None:
+            parse_query(spec.query)
+        Matcher([spec])
+    except QuerySyntaxError as exc:
+        raise InvalidError(str(exc), field="query") from exc
+    except ValueError as exc:
+        raise InvalidError(str(exc)) from exc
+
+
+def channel_names(s: Session) -> set[str]:
+    """The names an entity may be routed to (``--to``): every channel but removed ones."""
+    return {c.name for c in s.scalars(select(Channel)) if not pauses.removed(c.options)}
+
+
+def check_channels(s: Session, names: Iterable[str]) -> None:
+    known = channel_names(s)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidError(f"no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)",
+                           field="to")
+
+
+# --------------------------------------------------------------------------- editing
+
+
+def edit_entity(db: Database, name: str, changes: EntityChanges, *, now: datetime | None = None) -> EntityView:
+    """Change an entity's definition in place: same id, its matches kept. The new definition is checked as
+    ``track add`` checks one; when it is refused nothing is saved."""
+    if changes.is_empty():
+        raise InvalidError("nothing to change: give at least one option (see `veille track edit --help`)")
+
+    def work(s: Session) -> EntityView:
+        entity = find_entity(s, name)
+        if changes.rename is not None:
+            new_name = check_name(changes.rename)
+            key = fold_term(new_name)
+            if key != entity.name_key and s.scalar(select(Entity.id).where(Entity.name_key == key)) is not None:
+                raise ConflictError(f"already tracked: {new_name}")
+            entity.name, entity.name_key = new_name, key
+        options = dict(entity.options or {})
+        aliases = [] if changes.clear_aliases else list(entity.aliases or ())
+        exact_aliases = [] if changes.clear_aliases else list(options.get("exact_aliases", ()))
+        entity.aliases = _unique([*aliases, *changes.aliases])
+        _set_list(options, "exact_aliases", _unique([*exact_aliases, *changes.exact_aliases]))
+        entity.excludes = _unique([*([] if changes.clear_excludes else (entity.excludes or ())), *changes.excludes])
+        if changes.require is not None:
+            _set_list(options, "require", _unique(changes.require))
+        if changes.exact is not None:
+            _set_flag(options, "exact", changes.exact)
+        if changes.in_title is not None:
+            _set_flag(options, "in_title", changes.in_title)
+        if changes.query is not None:
+            options.pop("query", None)
+            if changes.query.strip():
+                options["query"] = changes.query.strip()
+        if changes.min_mentions is not None:
+            if changes.min_mentions < 1:
+                raise InvalidError("must be 1 or more", field="min_mentions")
+            options.pop("min_mentions", None)
+            if changes.min_mentions > 1:
+                options["min_mentions"] = changes.min_mentions
+        to = _unique(changes.to)
+        check_channels(s, to)
+        _set_list(options, "to", _unique([*([] if changes.clear_to else options.get("to", ())), *to]))
+        entity.options = options
+        check_definition(entity)
+        s.flush()
+        return view(s, entity, now)
+
+    return db.run(work)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return [i for i in dict.fromkeys(i.strip() for i in items) if i]
+
+
+def _set_list(options: dict[str, Any], key: str, values: Sequence[str]) -> None:
+    if values:
+        options[key] = list(values)
+    else:
+        options.pop(key, None)
+
+
+def _set_flag(options: dict[str, Any], key: str, value: bool) -> None:
+    if value:
+        options[key] = True
+    else:
+        options.pop(key, None)
+
+
+# --------------------------------------------------------------------------- pausing
+
+
+def pause_entity(
+    db: Database, name: str, *, duration: str | None = None, until: str | None = None, now: datetime | None = None
+) -> EntityView:
+    """Pause an entity for ``duration`` (``7d``), until ``until`` (a date), or until resumed: meanwhile it
+    matches nothing (articles that arrive during the pause are not matched later). Pausing a paused entity
+    sets the new end."""
+    now = now or utcnow()
+    end = pause_end(duration=duration, until=until, now=now)
+
+    def work(s: Session) -> EntityView:
+        entity = find_entity(s, name)
+        pauses.pause(entity, end)
+        return view(s, entity, now)
+
+    return db.run(work)
+
+
+def resume_entity(db: Database, name: str, *, now: datetime | None = None) -> EntityView:
+    def work(s: Session) -> EntityView:
+        entity = find_entity(s, name)
+        pauses.resume(entity)
+        return view(s, entity, now)
+
+    return db.run(work)
+
+
+# --------------------------------------------------------------------------- removing
+
+
+def entity_removal_impact(db: Database, name: str) -> EntityImpact:
+    def work(s: Session) -> EntityImpact:
+        entity = find_entity(s, name)
+        return EntityImpact(entity.name, view(s, entity).matches)
+
+    return db.run(work)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRemoved:
+    name: str
+    matches: int  # removed with it
+
+
+def remove_entity(db: Database, name: str) -> EntityRemoved:
+    """Stop tracking an entity: it and its matches go; the articles, and the alerts already created, stay."""
+
+    def work(s: Session) -> EntityRemoved:
+        entity = find_entity(s, name)
+        matches = view(s, entity).matches
+        s.delete(entity)
+        return EntityRemoved(entity.name, matches)
+
+    return db.run(work)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
