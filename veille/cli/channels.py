@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from veille.cli.app import channels_app
-from veille.cli.common import context, err, fail, iso, out, print_json
+from veille.cli.common import JsonOption, LimitOption, context, err, fail, iso, out, print_json, print_table
 from veille.storage.db import rowcount
 from veille.storage.models import Channel, Entity, utcnow
 
@@ -111,19 +110,19 @@ def channel_row(c: Channel) -> dict[str, Any]:
 
 
 @channels_app.command("list")
-def channels_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List channels (webhook and Apprise URLs redacted)."""
+def channels_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
+    """List channels (webhook and Apprise URLs redacted; into a pipe: one per line, tab-separated)."""
     ctx = context()
-    rows = ctx.db.run(lambda s: [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))])
+    query = select(Channel).order_by(Channel.name).limit(limit)
+    rows = ctx.db.run(lambda s: [channel_row(c) for c in s.scalars(query)])
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "kind", "target", "delivery", "state", "last error")
-    for c in rows:
-        name = c["name"] + (" (admin)" if c["admin"] else "")
-        state = c["state"] + (f", paused until {c['paused_until'][:19]}" if c["paused_until"] else "")
-        table.add_row(name, c["kind"], c["target"], c["delivery"], state, c["last_error"] or "")
-    out.print(table)
+    print_table(("name", "kind", "target", "delivery", "state", "last error"), (
+        (c["name"] + (" (admin)" if c["admin"] else ""), c["kind"], c["target"], c["delivery"],
+         c["state"] + (f", paused until {c['paused_until'][:19]}" if c["paused_until"] else ""), c["last_error"])
+        for c in rows
+    ))
 
 
 @channels_app.command("remove")

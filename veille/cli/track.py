@@ -8,13 +8,22 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from veille import pipeline, preview
 from veille.cli.app import track_app
-from veille.cli.common import context, duration_option, fail, iso, out, print_json
+from veille.cli.common import (
+    JsonOption,
+    LimitOption,
+    context,
+    duration_option,
+    fail,
+    iso,
+    out,
+    print_json,
+    print_table,
+)
 from veille.matching import EntitySpec, Matcher, QuerySyntaxError, fold_term, looks_like_query, parse_query
 from veille.storage.db import rowcount
 from veille.storage.models import Channel, Entity
@@ -177,7 +186,7 @@ def track_test(
     in_title: InTitleOption = False,
     to: Annotated[list[str] | None, typer.Option("--to", hidden=True)] = None,  # accepted, as `add` does; no effect
     since: Annotated[str, typer.Option("--since", help="How far back to look, e.g. 30d.")] = "30d",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Preview which stored articles a definition would have matched, without saving it.
 
@@ -258,10 +267,10 @@ def _describe(entity: Entity) -> str:
 
 
 @track_app.command("list")
-def track_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List tracked entities."""
+def track_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
+    """List tracked entities (into a pipe: one per line, tab-separated, nothing cut)."""
     ctx = context()
-    entities = ctx.db.run(lambda s: s.scalars(select(Entity).order_by(Entity.name)).all())
+    entities = ctx.db.run(lambda s: s.scalars(select(Entity).order_by(Entity.name).limit(limit)).all())
     rows = [
         {"name": e.name, "aliases": e.aliases, "excludes": e.excludes, "enabled": e.enabled, **(e.options or {})}
         for e in entities
@@ -269,15 +278,11 @@ def track_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "aliases", "excludes", "options")
-    for e in entities:
-        table.add_row(
-            e.name,
-            ", ".join(e.aliases),
-            ", ".join(e.excludes),
-            json.dumps(e.options, ensure_ascii=False) if e.options else "",
-        )
-    out.print(table)
+    print_table(("name", "aliases", "excludes", "options"), (
+        (e.name, ", ".join(e.aliases), ", ".join(e.excludes),
+         json.dumps(e.options, ensure_ascii=False) if e.options else "")
+        for e in entities
+    ))
 
 
 @track_app.command("remove")
