@@ -296,7 +296,7 @@ def status(
 ) -> None:
     from veille.cli.channels import channel_row
     from veille.cli.feeds import feed_row
-    from veille.manage.status import summary
+    from veille.manage.status import plural, summary
 
     ctx = context()
     now = utcnow()
@@ -329,7 +329,7 @@ def status(
         if shown_feeds:
             print_table(("feed", "url", "last poll", "status", "failing", "next poll"), (
                 (f["title"] or f["url"], f["url"], ago(parse_iso(f["last_poll"]), now), feed_state(f),
-                 f"{f['failures']} in a row since {ago(parse_iso(f['failing_since']), now)}"
+                 f"{plural(f['failures'], 'failure')} since {ago(parse_iso(f['failing_since']), now)}"
                  if f.get("failing_since") else "", ago(parse_iso(f["next_poll"]), now))
                 for f in shown_feeds
             ), title="feeds")
@@ -341,9 +341,9 @@ def status(
             ), title="channels")
         if show_all:
             workers = ", ".join(w.name for w in state.service.workers) or "none"
+            entities = f"{state.entities} tracked {'entity' if state.entities == 1 else 'entities'}"
             out.print(f"alerts: {state.alerts_sent} sent, {state.alerts_pending} pending, {state.alerts_failed} "
-                      f"failed; {state.entities} tracked entities; {state.articles} articles; workers: {workers}",
-                      markup=False)
+                      f"failed; {entities}; {plural(state.articles, 'article')}; workers: {workers}", markup=False)
     if check and state.failing:
         raise typer.Exit(1)
 
