@@ -268,7 +268,8 @@ def article_cell(m: MatchView) -> Text:
     """Title, URL, feed and snippet in one cell, the hit in bold."""
     from rich.text import Text
 
-    cell = Text(m.title or "(no title)", style="bold")
+    cell = Text()
+    cell.append(m.title or "(no title)", style="bold")
     cell.append(f"\n{m.url}")
     if m.feed:
         cell.append(f"\nvia {m.feed}", style="dim")
