@@ -35,7 +35,11 @@ class UsageError(Exception):
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True)
+    """Print ``error: MESSAGE`` (one line on stderr; the message's own brackets shown as they are) and return
+    the exit to raise: 2 for a usage error, 1 when the command could not do what was asked."""
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True)
     return typer.Exit(code)
 
 
