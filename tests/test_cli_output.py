@@ -241,14 +241,15 @@ def test_status_of_a_service_last_seen_three_hours_ago(env: dict[str, str]) -> N
     assert datetime.fromisoformat(service["last_beat"]) == then
 
 
-def test_service_status_at_a_given_time(env: dict[str, str]) -> None:
+def test_service_status_at_a_given_time(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from veille.manage import status
     from veille.pipeline import make_context
     from veille.settings import get_settings
 
-    run(env, "init")
+    monkeypatch.setenv("VEILLE_DATABASE_URL", database_url)  # SQLite and PostgreSQL: the UPSERT of each
     get_settings.cache_clear()
     ctx = make_context(get_settings())
+    ctx.db.upgrade()
     start = datetime(2026, 3, 29, 0, 59, 58, tzinfo=UTC)
     assert status.service_status(ctx, now=start).describe() == "never started"
     status.record_heartbeat(ctx.db, name="worker@h:1", kind="worker", host="h", pid=1, now=start)
