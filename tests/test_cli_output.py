@@ -253,11 +253,19 @@ def test_service_status_at_a_given_time(database_url: str, monkeypatch: pytest.M
     start = datetime(2026, 3, 29, 0, 59, 58, tzinfo=UTC)
     assert status.service_status(ctx, now=start).describe() == "never started"
     status.record_heartbeat(ctx.db, name="worker@h:1", kind="worker", host="h", pid=1, now=start)
+    assert status.service_status(ctx, now=start).describe() == (
+        "not running (no beat yet, 1 worker up: is the beat running?)")
     status.record_heartbeat(ctx.db, name=status.BEAT, kind="beat", now=start + timedelta(seconds=1))
 
     running = status.service_status(ctx, now=start + timedelta(seconds=5))
     assert running.running and running.describe() == "running, beat 4 s ago"
     assert [(w.name, w.host, w.pid, w.started_at) for w in running.workers] == [("worker@h:1", "h", 1, start)]
+
+    # workers up but no beat ticking: nothing is dispatched
+    status.record_heartbeat(ctx.db, name="worker@h:1", kind="worker", now=start + timedelta(minutes=5))
+    stalled = status.service_status(ctx, now=start + timedelta(minutes=5))
+    assert not stalled.running
+    assert stalled.describe() == "not running (beat last seen 4 min ago, 1 worker up: is the beat running?)"
 
     later = status.service_status(ctx, now=start + timedelta(hours=3, seconds=1))
     assert not later.running and later.describe() == "not running (last seen 3 h ago)"

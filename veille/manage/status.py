@@ -106,11 +106,14 @@ class ServiceStatus:
 
     def describe(self) -> str:
         """``running, beat 4 s ago`` / ``not running (last seen 3 h ago)`` / ``never started``."""
+        workers = f"{plural(len(self.workers), 'worker')} up"
         if self.last_beat is None:
-            return "never started"
+            return f"not running (no beat yet, {workers}: is the beat running?)" if self.workers else "never started"
         age = since(self.last_beat, self.now)
         if self.running:
             return f"running, beat {age} ago"
+        if self.workers:  # workers, but nothing dispatches their work
+            return f"not running (beat last seen {age} ago, {workers}: is the beat running?)"
         return f"not running (last seen {age} ago)"
 
 
