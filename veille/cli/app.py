@@ -118,6 +118,11 @@ class Group(TyperGroup):
         write_params(self, ctx, formatter)
         self.format_commands(ctx, formatter)
 
+    def list_commands(self, ctx: Context) -> list[str]:
+        """In the order a new user needs them (`veille --help`); a group's own commands as registered."""
+        names = list(self.commands)
+        return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), names.index(n)))
+
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -180,6 +185,10 @@ class Typer(typer.Typer):
         kwargs.setdefault("cls", Command)
         return super().command(name, **kwargs)
 
+
+# the top-level commands as `veille --help` lists them: first steps first
+ORDER = ("init", "run", "status", "feeds", "track", "channels", "matches", "poll", "explain", "extract", "export",
+         "import", "serve")
 
 # Help wraps at the terminal's width (Click's default stops at 80 columns); in a pipe, 80.
 CONTEXT = {"max_content_width": 10_000}
