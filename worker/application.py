@@ -106,9 +106,16 @@ class Heartbeat:
             self.beat()
 
     def stop(self) -> None:
+        """Stop beating and remove the row, waiting for the database a few seconds at most: a database that is
+        down or locked must not hold up the shutdown (the row then just ages out)."""
         self.stopping.set()
         if self.thread is not None:
-            self.thread.join(5)
+            self.thread.join(2)
+        forget = threading.Thread(target=self._forget, name="veille-heartbeat-stop", daemon=True)
+        forget.start()
+        forget.join(3)
+
+    def _forget(self) -> None:
         try:
             status.forget_heartbeat(database(settings.resolved_database_url), name=self.name)
         except Exception as exc:
