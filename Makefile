@@ -2,26 +2,36 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# two stamps: `make run` installs what the service needs, `make test` adds the development tools
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test check lint typecheck bench clean
+.PHONY: install install-dev run test check lint typecheck bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 run: install
 	$(BIN)/veille init --starter
 	$(BIN)/veille run
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check veille worker tasks tests
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 check: lint typecheck
@@ -34,7 +44,7 @@ test: check
 BENCH_DATA ?= ../shared/data
 BENCH_ARGS ?=
 
-bench: install
+bench: install-dev
 	$(BIN)/python -c "import rss2email" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m veille.bench run --data $(BENCH_DATA) $(BENCH_ARGS)
 

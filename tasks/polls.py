@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from tasks.common import context
 from veille import pipeline, websub
+from veille.manage import status
 from worker.application import app
 
 log = logging.getLogger(__name__)
 
 # feeds per poll task: 10 measured 48.6 -> 50.8 first-poll articles/s against 20 (page fetches start sooner)
 BATCH = 10
+
+_last_beat = float("-inf")  # monotonic time of this process's last "beat" heartbeat
+
+
+def beat_heartbeat() -> None:
+    """The beat ticked and a worker runs its tasks: the ``beat`` heartbeat, at most every few seconds."""
+    global _last_beat
+    ctx = context()
+    if time.monotonic() - _last_beat < status.heartbeat_every(ctx.settings):
+        return
+    _last_beat = time.monotonic()
+    try:
+        status.record_heartbeat(ctx.db, name=status.BEAT, kind="beat",
+                                stale_after=status.alive_within(ctx.settings))
+    except Exception as exc:  # never let the heartbeat stop the dispatch
+        log.warning("beat heartbeat not recorded: %s", exc)
 
 
 @app.task(acks_late=True, time_limit=60, soft_time_limit=50)
@@ -21,6 +39,7 @@ def dispatch() -> None:
     from tasks.pages import fetch_later, match_later
 
     ctx = context()
+    beat_heartbeat()
     feed_ids = pipeline.claim_due_feeds(ctx)
     for start in range(0, len(feed_ids), BATCH):
         poll_feeds.delay(feed_ids[start : start + BATCH])

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue
 
 from veille import logs
+from veille.manage import status
 from veille.settings import get_settings
 from veille.storage.db import database
+
+log = logging.getLogger(__name__)
 
 # Every queue a worker consumes, in the order it takes them (queue_order_strategy below): an alert found waits
 # for no page fetch, a poll due for no backlog of pages. `celery -A worker worker` consumes them all too.
@@ -61,8 +68,71 @@ app.conf.update(
 
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
-    """A forked pool process must not share the parent's database connections."""
-    database(settings.resolved_database_url).dispose()
+    """A forked pool process must not share the parent's database connections (the parent's heartbeat
+    thread keeps using them: they are left to it, not closed)."""
+    database(settings.resolved_database_url).engine.dispose(close=False)
+
+
+class Heartbeat:
+    """The worker process's heartbeat: a row written when the worker is ready, then every few seconds by a
+    thread, and deleted when it stops cleanly (`veille status` tells a running service by these rows)."""
+
+    def __init__(self) -> None:
+        self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        try:
+            status.record_heartbeat(database(settings.resolved_database_url), name=self.name, kind="worker",
+                                    host=socket.gethostname(), pid=os.getpid(),
+                                    stale_after=status.alive_within(settings))
+        except Exception as exc:  # the database is down: the worker works on, `veille status` will tell
+            log.warning("heartbeat not recorded: %s", exc)
+
+    def start(self) -> None:
+        self.name = f"worker@{socket.gethostname()}:{os.getpid()}"
+        self.beat()
+        try:
+            status.forget_dead_workers(database(settings.resolved_database_url))
+        except Exception as exc:
+            log.warning("old heartbeats not cleaned up: %s", exc)
+        self.stopping.clear()
+        self.thread = threading.Thread(target=self._run, name="veille-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.wait(status.heartbeat_every(settings)):
+            self.beat()
+
+    def stop(self) -> None:
+        """Stop beating and remove the row, waiting for the database a few seconds at most: a database that is
+        down or locked must not hold up the shutdown (the row then just ages out)."""
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(2)
+        forget = threading.Thread(target=self._forget, name="veille-heartbeat-stop", daemon=True)
+        forget.start()
+        forget.join(3)
+
+    def _forget(self) -> None:
+        try:
+            status.forget_heartbeat(database(settings.resolved_database_url), name=self.name)
+        except Exception as exc:
+            log.warning("heartbeat not removed: %s", exc)
+
+
+heartbeat = Heartbeat()
+
+
+@worker_ready.connect
+def _ready(**_: Any) -> None:
+    heartbeat.start()
+
+
+@worker_shutdown.connect
+def _shutdown(**_: Any) -> None:
+    heartbeat.stop()
 
 
 @setup_logging.connect

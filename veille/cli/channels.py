@@ -7,11 +7,21 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from veille.cli.app import channels_app
-from veille.cli.common import confirm, context, err, fail_on, iso, out, print_json
+from veille.cli.common import (
+    JsonOption,
+    LimitOption,
+    confirm,
+    context,
+    err,
+    fail_on,
+    iso,
+    out,
+    print_json,
+    print_table,
+)
 from veille.manage import OperationError
 from veille.manage import channels as manage_channels
 from veille.manage.pauses import PauseState, format_time, state_of
@@ -89,24 +99,27 @@ def channel_row(c: Channel) -> dict[str, Any]:
 
 
 @channels_app.command("list")
-def channels_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List channels (webhook and Apprise URLs redacted)."""
+def channels_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
+    """List channels (webhook and Apprise URLs redacted; into a pipe: one per line, tab-separated)."""
     ctx = context()
     rows = ctx.db.run(lambda s: [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))
-                                 if manage_channels.is_listed(c)])
+                                 if manage_channels.is_listed(c)])[:limit]
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "kind", "target", "delivery", "state", "last error")
-    for c in rows:
-        name = c["name"] + (" (admin)" if c["admin"] else "")
-        state = c["state"] + (f", waiting until {c['retry_after_until'][:19]} (Retry-After)"
-                              if c["retry_after_until"] else "")
+
+    def state(c: dict[str, Any]) -> str:
+        text = c["state"] + (f", waiting until {c['retry_after_until'][:19]} (Retry-After)"
+                             if c["retry_after_until"] else "")
         if c["paused"]:
             until = datetime.fromisoformat(c["paused_until"]) if c["paused_until"] else None
-            state = f"{PauseState(True, until).describe()} ({state})"
-        table.add_row(name, c["kind"], c["target"], c["delivery"], state, c["last_error"] or "")
-    out.print(table)
+            text = f"{PauseState(True, until).describe()} ({text})"
+        return text
+
+    print_table(("name", "kind", "target", "delivery", "state", "last error"), (
+        (c["name"] + (" (admin)" if c["admin"] else ""), c["kind"], c["target"], c["delivery"], state(c),
+         c["last_error"]) for c in rows
+    ))
 
 
 @channels_app.command("remove")

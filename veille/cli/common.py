@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,13 +23,23 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("veille")
 
+# The options every list takes: `veille feeds list --json --limit 5`.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (every field, nothing cut) instead of text.")]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, metavar="N", help="Show the first N only (default: all).")
+]
+
 
 class UsageError(Exception):
     """A command can't do what was asked; the message says why. Exit status 1."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True)
+    """Print ``error: MESSAGE`` (one line on stderr; the message's own brackets shown as they are) and return
+    the exit to raise: 2 for a usage error, 1 when the command could not do what was asked."""
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True)
     return typer.Exit(code)
 
 
@@ -68,11 +78,6 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return f"{int(seconds)}s {when}"
 
 
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """ "1 feed", "2 feeds", "0 feeds"; ``many`` for irregular plurals ("entry", "entries")."""
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
-
-
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
@@ -82,19 +87,27 @@ def is_terminal() -> bool:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-    """Rows for people and for pipes. On a terminal, a table fitted to its width (long cells wrap); into a
-    pipe or a file, nothing is ever cut: a header line, then one row per line, cells separated by tabs (tabs
-    and line breaks inside a cell become spaces), None as an empty cell."""
+    """Rows for people and for pipes. On a terminal, a table fitted to its width: long cells wrap, and a word
+    longer than its column (a URL) folds onto the next lines, never cut. Into a pipe or a file, nothing is
+    ever cut either: a header line, then one row per line, cells separated by tabs (tabs and line breaks
+    inside a cell become spaces), None as an empty cell. A cell may be a Rich ``Text`` (a snippet with its
+    hit in bold): styled on a terminal, plain text in a pipe; any other cell is shown as ``str(cell)``, its
+    brackets never taken for markup."""
+    from rich.text import Text
+
     if is_terminal():
         from rich.table import Table
 
-        table = Table(*columns, title=title)
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            table.add_row(*(cell if isinstance(cell, Text) else Text("" if cell is None else str(cell))
+                            for cell in row))
         out.print(table)
         return
     lines = ["\t".join(columns)]
-    lines += ["\t".join(_cell(cell) for cell in row) for row in rows]
+    lines += ["\t".join(_cell(cell.plain if isinstance(cell, Text) else cell) for cell in row) for row in rows]
     sys.stdout.write("\n".join(lines) + "\n")
 
 

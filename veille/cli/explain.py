@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from veille import http, pipeline
 from veille.cli.app import app
-from veille.cli.common import context, fail, iso, out, print_json
+from veille.cli.common import JsonOption, context, fail, iso, out, print_json
 from veille.cli.track import marked
 from veille.manage.articles import StoredArticle, find_article, reason_text
 from veille.matching import TermHit, fold_term
@@ -51,7 +51,7 @@ def load_page(settings: Settings, source: str) -> tuple[str, Any]:
 def explain(
     source: Annotated[str, typer.Argument(metavar="URL_OR_FILE")],
     entity: Annotated[str | None, typer.Option("--entity", help="Only this tracked entity.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Why a page did or did not alert: its extracted text, and for each tracked entity it mentions the
     name, alias or query term found where, the exclusion or missing context word that vetoed it, and the

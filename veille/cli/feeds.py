@@ -9,11 +9,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from veille.cli.app import app, feeds_app  # noqa: F401
-from veille.cli.common import ago, confirm, context, duration_option, err, fail, fail_on, iso, out, print_json
+from veille.cli.common import (
+    JsonOption,
+    LimitOption,
+    ago,
+    confirm,
+    context,
+    duration_option,
+    err,
+    fail,
+    fail_on,
+    iso,
+    out,
+    print_json,
+    print_table,
+)
 from veille.manage import OperationError
 from veille.manage import feeds as manage_feeds
 from veille.manage.errors import InvalidError
@@ -198,18 +211,16 @@ def feed_row(feed: Feed) -> dict[str, Any]:
 
 
 @feeds_app.command("list")
-def feeds_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List feeds."""
+def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
+    """List feeds (into a pipe: one per line, tab-separated, nothing cut)."""
     ctx = context()
-    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).order_by(Feed.id)).all())
+    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).order_by(Feed.id).limit(limit)).all())
     if as_json:
         print_json([feed_row(f) for f in feeds])
         return
-    table = Table("id", "url", "title", "every", "last poll", "status")
-    for f in feeds:
-        table.add_row(str(f.id), f.url, f.title or "", every(f), ago(f.last_poll_at),
-                      state_of(f).describe() or f.last_status or "-")
-    out.print(table)
+    print_table(("id", "url", "title", "every", "last poll", "status"),
+                ((f.id, f.url, f.title, every(f), ago(f.last_poll_at), state_of(f).describe() or f.last_status or "-")
+                 for f in feeds))
 
 
 @feeds_app.command("remove")

@@ -11,17 +11,37 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from veille import pipeline
 from veille.cli.app import app
-from veille.cli.common import ago, context, duration_option, err, fail, iso, out, plural, print_json
+from veille.cli.common import (
+    JsonOption,
+    LimitOption,
+    ago,
+    context,
+    duration_option,
+    err,
+    fail,
+    fail_on,
+    is_terminal,
+    iso,
+    out,
+    print_json,
+    print_table,
+)
 from veille.manage.articles import reason_text
-from veille.storage.models import Alert, Article, Channel, Entity, Feed, Match, utcnow
+from veille.manage.status import plural
+from veille.storage.models import Channel, Entity, Feed, utcnow
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from veille.manage.matches import MatchView
 
 STARTER_OPML = "starter-feeds.opml"
 STARTER_WATCHLIST = "starter-watchlist.json"
@@ -108,11 +128,33 @@ def run(
     VEILLE_PUBLIC_URL is set)."""
     ctx = context()
     callbacks = None if no_serve or not ctx.settings.public_url else _start_callback_server()
+    _banner_when_ready(ctx, concurrency or ctx.settings.worker_concurrency, beat=not no_beat,
+                       serving=callbacks is not None)
     try:
         _run_worker(ctx, concurrency, no_beat)
     finally:
         if callbacks is not None:
             _stop(callbacks)
+
+
+def _banner_when_ready(ctx: pipeline.Context, processes: int, *, beat: bool, serving: bool) -> None:
+    """Print the banner (veille.cli.banner) on stdout once the worker is ready to take tasks."""
+    from celery.signals import worker_ready
+
+    from veille.cli import banner
+    from veille.manage.status import summary
+
+    def ready(**_: Any) -> None:
+        try:
+            text = banner.render(ctx, summary(ctx), processes=processes, beat=beat, serving=serving,
+                                 activate=banner.activate_hint())
+        except Exception as exc:  # the banner is a courtesy: the service runs on without it
+            err.print(f"warning: no start-up banner: {exc}", markup=False)
+            return
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    worker_ready.connect(ready, weak=False)
 
 
 def _start_callback_server() -> subprocess.Popen[bytes]:
@@ -174,128 +216,175 @@ def serve(
         raise fail(f"cannot listen on {ctx.settings.listen} (VEILLE_LISTEN): {exc.strerror or exc}") from exc
 
 
-@app.command()
-def matches(
-    entity: Annotated[str | None, typer.Option("--entity")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="e.g. 7d: only matches made since then.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Matched articles, newest first."""
-    from rich.table import Table
+MATCHES_HELP = """Matched articles, newest first: entity, title, URL, feed and the sentence that names the entity.
 
-    from veille.manage.channels import alert_history
-    from veille.matching import fold_term
-    from veille.stories import story_fields
+The alert column says "yes", or why a match alerted nobody: "backlog" (already in the feed when it was first
+polled) or "too old". Into a pipe, one match per line, tab-separated, nothing cut."""
+
+
+@app.command(help=MATCHES_HELP)
+def matches(
+    entity: Annotated[
+        str | None, typer.Option("--entity", metavar="NAME", help="Only the matches of this tracked entity.")
+    ] = None,
+    feed: Annotated[
+        str | None, typer.Option("--feed", metavar="ID_OR_URL", help="Only the articles of this feed.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DURATION", help="e.g. 7d: only matches made since then.")
+    ] = None,
+    as_json: JsonOption = False,
+    limit: LimitOption = None,
+) -> None:
+    from veille.manage import OperationError
+    from veille.manage.matches import list_matches
 
     ctx = context()
     window = duration_option(since, "--since")
-
-    def load(s: Session) -> list[dict[str, Any]]:
-        query = (
-            select(Match, Entity.name, Article, Feed.title, Feed.url)
-            .join(Entity, Entity.id == Match.entity_id)
-            .join(Article, Article.id == Match.article_id)
-            .outerjoin(Feed, Feed.id == Article.feed_id)
-            .order_by(Match.matched_at.desc(), Match.id.desc())
-        )
-        if entity:
-            query = query.where(Entity.name_key == fold_term(entity))
-        if window:
-            query = query.where(Match.matched_at >= utcnow() - timedelta(seconds=window))
-        return [
-            {
-                "entity": name,
-                "title": article.title,
-                "url": article.canonical_url or article.url,
-                "feed": feed_title or feed_url,
-                "snippet": match.snippet,
-                "term": match.term,
-                "count": match.count,
-                "in_title": match.in_title,
-                "where": list(match.found_in or ()),
-                "alerted": match.alerted,
-                "reason": match.reason,
-                "published": iso(article.published_at),
-                "matched_at": iso(match.matched_at),
-                **story_fields(s, article),  # "story" (id) and "also_covered_by" (the story's other copies)
-                "alerts": alert_history(s, article.id, article.story_id),  # per channel, removed ones included
-            }
-            for match, name, article, feed_title, feed_url in s.execute(query)
-        ]
-
-    rows = ctx.db.run(load)
+    try:
+        found = list_matches(ctx, entity=entity, feed=feed, limit=limit,
+                             since=timedelta(seconds=window) if window else None)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
     if as_json:
-        print_json(rows)
+        print_json([match_row(m) for m in found])
         return
-    table = Table("matched", "entity", "title", "feed")
-    for row in rows:
-        table.add_row(row["matched_at"][:16].replace("T", " "), row["entity"], f"{row['title']}\n{row['url']}",
-                      row["feed"] or "")
-    out.print(table)
+    if is_terminal():
+        print_table(("matched", "entity", "article", "alert"), (
+            (f"{m.matched_at:%Y-%m-%d %H:%M}", m.entity, article_cell(m), alert_cell(m)) for m in found
+        ))
+    else:
+        print_table(("matched", "entity", "alert", "title", "url", "feed", "snippet"), (
+            (iso(m.matched_at), m.entity, alert_cell(m), m.title, m.url, m.feed, m.snippet) for m in found
+        ))
 
 
-@app.command()
+def match_row(m: MatchView) -> dict[str, Any]:
+    """A match as `veille matches --json` shows it."""
+    return {
+        "entity": m.entity,
+        "title": m.title,
+        "url": m.url,
+        "feed": m.feed,
+        "snippet": m.snippet,
+        "highlight": list(m.highlight),
+        "term": m.term,
+        "count": m.count,
+        "in_title": m.in_title,
+        "published": iso(m.published),
+        "matched_at": iso(m.matched_at),
+        "alerted": m.alerted,
+        "reason": m.reason,
+        "where": list(m.where),
+        "story": m.story,
+        "also_covered_by": [{"outlet": c.outlet, "url": c.url} for c in m.also_covered_by],
+        "alerts": list(m.alerts),  # per channel, removed ones included
+    }
+
+
+def alert_cell(m: MatchView) -> str:
+    return "yes" if m.alerted else (m.reason or "no")
+
+
+def article_cell(m: MatchView) -> Text:
+    """Title, URL, feed and snippet in one cell, the hit in bold."""
+    from rich.text import Text
+
+    cell = Text()
+    cell.append(m.title or "(no title)", style="bold")
+    cell.append(f"\n{m.url}")
+    if m.feed:
+        cell.append(f"\nvia {m.feed}", style="dim")
+    start, end = m.highlight
+    snippet = Text(m.snippet)
+    if 0 <= start < end <= len(m.snippet):
+        snippet.stylize("bold", start, end)
+    cell.append("\n")
+    cell.append(snippet)
+    return cell
+
+
+STATUS_HELP = """The service, feeds, channels and alerts at a glance.
+
+The first line says whether the service runs (from the heartbeats its worker and beat write), how many feeds
+and channels are ok or failing, and how many alerts are pending; then what is failing (--all: everything)."""
+
+
+@app.command(help=STATUS_HELP)
 def status(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a feed or channel is failing.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="List every feed and channel, not only failing ones.")]
+    = False,
 ) -> None:
-    """Feeds, channels and alerts at a glance."""
-    from rich.table import Table
-
     from veille.cli.channels import channel_row
     from veille.cli.feeds import feed_row
     from veille.manage.channels import is_listed
+    from veille.manage.status import summary
 
     ctx = context()
+    now = utcnow()
+    state = summary(ctx, now=now)
 
-    def load(s: Session) -> dict[str, Any]:
-        pending, failed = pipeline.count_pending(s)
-        backlog = s.scalar(
-            select(func.count()).select_from(Article).where(or_(Article.state == "new", Article.state == "fetching"))
-        )
-        return {
-            "feeds": [feed_row(f) for f in s.scalars(select(Feed).order_by(Feed.id))],
-            "channels": [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name)) if is_listed(c)],
-            "alerts": {
-                "pending": pending,
-                "failed": failed,
-                "sent": s.scalar(select(func.count()).select_from(Alert).where(Alert.status == "sent")) or 0,
-            },
-            "articles": {
-                "total": s.scalar(select(func.count()).select_from(Article)) or 0,
-                "waiting_for_page": backlog or 0,
-            },
-            "entities": s.scalar(select(func.count()).select_from(Entity)) or 0,
-        }
+    def load(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return ([feed_row(f) for f in s.scalars(select(Feed).order_by(Feed.id))],
+                [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name)) if is_listed(c)])
 
-    report = ctx.db.run(load)
-    failing = [f for f in report["feeds"] if f["last_status"] == "error"] + [
-        c for c in report["channels"] if c["state"] == "failing"
-    ]
+    feeds, channels = ctx.db.run(load)
     if as_json:
-        print_json(report)
+        service = state.service
+        print_json({
+            "service": {
+                "running": service.running,
+                "state": service.describe(),
+                "last_beat": iso(service.last_beat),
+                "workers": [{"name": w.name, "host": w.host, "pid": w.pid, "started_at": iso(w.started_at),
+                             "last_seen": iso(w.seen_at)} for w in service.workers],
+            },
+            "feeds": feeds,
+            "channels": channels,
+            "alerts": {"pending": state.alerts_pending, "failed": state.alerts_failed, "sent": state.alerts_sent},
+            "articles": {"total": state.articles, "waiting_for_page": state.waiting_for_page},
+            "entities": state.entities,
+        })
     else:
-        now = utcnow()
-        table = Table("feed", "last poll", "status", "failing", "next poll", title="feeds")
-        for f in report["feeds"]:
-            state = f["last_status"] or "not polled yet"
-            if f["error"]:
-                state = f"[red]{state}: {f['error']}[/red]"
-            streak = (f"{f['failures']} failures since {ago(parse_iso(f['failing_since']), now)}"
-                      if f.get("failing_since") else "")
-            table.add_row(f["title"] or f["url"], ago(parse_iso(f["last_poll"]), now), state, streak,
-                          ago(parse_iso(f["next_poll"]), now))
-        out.print(table)
-        channels = Table("channel", "kind", "state", "since", "last error", title="channels")
-        for c in report["channels"]:
-            state = c["state"] if c["state"] == "ok" else f"[red]{c['state']}[/red]"
-            channels.add_row(c["name"], c["kind"], state, ago(parse_iso(c["since"]), now), c["last_error"] or "")
-        out.print(channels)
-        alerts = report["alerts"]
-        out.print(f"alerts: {alerts['sent']} sent, {alerts['pending']} pending, {alerts['failed']} failed; "
-                  f"{report['entities']} tracked entities; {report['articles']['total']} articles")
-    if check and failing:
+        out.print(state.line(), markup=False)
+        shown_feeds = feeds if show_all else [f for f in feeds if failing_feed(f)]
+        if shown_feeds:
+            print_table(("feed", "url", "last poll", "status", "failing", "next poll"), (
+                (f["title"] or f["url"], f["url"], ago(parse_iso(f["last_poll"]), now), feed_state(f),
+                 f"{plural(f['failures'], 'failure')} since {ago(parse_iso(f['failing_since']), now)}"
+                 if f.get("failing_since") else "", ago(parse_iso(f["next_poll"]), now))
+                for f in shown_feeds
+            ), title="feeds")
+        shown_channels = channels if show_all else [c for c in channels if failing_channel(c)]
+        if shown_channels:
+            print_table(("channel", "kind", "state", "since", "last error"), (
+                (c["name"], c["kind"], c["state"] if c["enabled"] else "paused", ago(parse_iso(c["since"]), now),
+                 c["last_error"]) for c in shown_channels
+            ), title="channels")
+        if show_all:
+            workers = ", ".join(w.name for w in state.service.workers) or "none"
+            entities = f"{state.entities} tracked {'entity' if state.entities == 1 else 'entities'}"
+            out.print(f"alerts: {state.alerts_sent} sent, {state.alerts_pending} pending, {state.alerts_failed} "
+                      f"failed; {entities}; {plural(state.articles, 'article')}; workers: {workers}", markup=False)
+    if check and state.failing:
         raise typer.Exit(1)
+
+
+def failing_feed(f: dict[str, Any]) -> bool:
+    return bool(f["enabled"] and f["last_status"] == "error")
+
+
+def failing_channel(c: dict[str, Any]) -> bool:
+    return bool(c["enabled"] and c["state"] == "failing")
+
+
+def feed_state(f: dict[str, Any]) -> str:
+    if not f["enabled"]:
+        return "paused"
+    state = f["last_status"] or "not polled yet"
+    return f"{state}: {f['error']}" if f["error"] else state
 
 
 def parse_iso(value: str | None) -> datetime | None:

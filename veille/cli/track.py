@@ -13,7 +13,19 @@ from sqlalchemy.orm import Session
 
 from veille import pipeline, preview
 from veille.cli.app import track_app
-from veille.cli.common import confirm, context, duration_option, fail, fail_on, iso, out, print_json, print_table
+from veille.cli.common import (
+    JsonOption,
+    LimitOption,
+    confirm,
+    context,
+    duration_option,
+    fail,
+    fail_on,
+    iso,
+    out,
+    print_json,
+    print_table,
+)
 from veille.manage import OperationError, entities
 from veille.manage.pauses import PauseState
 from veille.matching import EntitySpec, fold_term, looks_like_query
@@ -172,7 +184,7 @@ def track_test(
     in_title: InTitleOption = False,
     to: Annotated[list[str] | None, typer.Option("--to", hidden=True)] = None,  # accepted, as `add` does; no effect
     since: Annotated[str, typer.Option("--since", help="How far back to look, e.g. 30d.")] = "30d",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Preview which stored articles a definition would have matched, without saving it.
 
@@ -267,10 +279,11 @@ def entity_json(e: entities.EntityView) -> dict[str, Any]:
 
 
 @track_app.command("list")
-def track_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List tracked entities (a paused one says until when)."""
+def track_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
+    """List tracked entities; a paused one says until when (into a pipe: one per line, tab-separated, nothing
+    cut)."""
     ctx = context()
-    found = entities.list_entities(ctx.db)
+    found = entities.list_entities(ctx.db)[:limit]
     if as_json:
         print_json([entity_json(e) for e in found])
         return
