@@ -128,7 +128,7 @@ def test_a_pipe_gets_every_value_whole_one_row_a_line(polled: HTTPFixture, env: 
     assert "Le laboratoire Kyutai présente Moshi à Paris." in kyutai[6]  # the snippet, whole
 
     entities = tsv(run(env, "track", "list"))
-    assert entities[0] == ["name", "aliases", "excludes", "options"] and len(entities) == 3
+    assert entities[0] == ["name", "aliases", "excludes", "options", "state"] and len(entities) == 3
 
 
 def test_every_list_takes_json_and_limit(polled: HTTPFixture, env: dict[str, str]) -> None:
