@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -41,6 +42,18 @@ class Preview:
     seen_at: datetime  # when it was matched, or first seen
     hit: Hit | None
     veto: Veto | None
+
+    def as_json(self) -> dict[str, Any]:
+        """As every face shows it (`track test --json`, the API): the article, then the hit or the veto."""
+        row: dict[str, Any] = {"article_id": self.article_id, "title": self.title, "url": self.url,
+                               "seen_at": self.seen_at.isoformat()}
+        if self.hit is not None:
+            row.update(term=self.hit.term, snippet=self.hit.snippet, highlight=list(self.hit.highlight),
+                       count=self.hit.count, in_title=self.hit.in_title,
+                       in_first_paragraph=self.hit.in_first_paragraph, where=list(self.hit.where))
+        if self.veto is not None:
+            row.update(vetoed=self.veto.reason, term=self.veto.term)
+        return row
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from veille.cli.app import app
 from veille.cli.common import err
+from veille.manage.errors import DatabaseError
 from veille.settings import SettingsError
-from veille.storage.db import DatabaseError
 
 __all__ = ["COMMANDS", "MODULES", "app", "load_commands", "main"]
 

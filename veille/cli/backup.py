@@ -1,117 +1,18 @@
-"""`veille export` and `veille import`: feeds, tracked entities and channels as one JSON file, for backups.
-
-The file carries everything a user set: a feed's title, tags, interval (fixed or not), feed text, backfill
-and pause (``enabled`` false, ``resume_at`` when it ends, null: until resumed); an entity's definition and
-pause; a channel's target, secret, digest schedule, admin flag and pause. Not what veille learned or did
-(entries, articles, alerts, a feed's first successful poll: a restored feed's next poll is its first).
-
-The file is read and checked whole before anything is written, and written in one transaction: a bad
-file changes nothing and the error names the item and the field. What already exists (a feed with the
-same URL, an entity with the same name, a channel with the same name) is skipped, never overwritten.
-Feed URLs go through the address guard, as with `veille feeds add`. `-o FILE` is written mode 0600 from
-its first byte (it holds channel secrets).
-"""
+"""`veille export` and `veille import`: feeds, tracked entities and channels as one JSON file, for backups
+(what the file holds and how it is checked: :mod:`veille.manage.backup`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
 import sys
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from veille import __version__, http, pipeline
 from veille.cli.app import app
 from veille.cli.common import context, err, fail, out
-from veille.cli.track import new_entity
-from veille.manage.channels import is_listed
-from veille.matching import QuerySyntaxError, fold_term
-from veille.storage.models import Channel, Entity, Feed, utcnow
-
-FORMAT = "veille-backup"
-VERSION = 1
-FEED_TEXT = ("auto", "always", "never")
-
-
-class BackupError(ValueError):
-    """The file is not a veille backup veille can import; the message names the item and field."""
-
-
-@dataclass(slots=True)
-class Backup:
-    feeds: list[dict[str, Any]] = field(default_factory=list)
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    channels: list[dict[str, Any]] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- export
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds") if value is not None else None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that only its owner can ever read it: a temporary file created 0600 beside
-    it (whatever the umask), filled and synced, then renamed over it; an existing file is replaced, so its old
-    mode goes with it, and a failed write leaves it as it was. A symbolic link is followed; a path that is not
-    a regular file (a pipe, /dev/stdout) is written in place."""
-    target = Path(os.path.realpath(path))
-    try:
-        regular = stat.S_ISREG(target.stat().st_mode)
-    except FileNotFoundError:
-        regular = True
-    if not regular:
-        with target.open("w", encoding="utf-8") as stream:
-            stream.write(text)
-        return
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def export_backup(s: Session) -> dict[str, Any]:
-    feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
-    entities = s.scalars(select(Entity).order_by(Entity.id)).all()
-    channels = [c for c in s.scalars(select(Channel).order_by(Channel.id)) if is_listed(c)]  # not removed ones
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "veille": __version__,
-        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "feeds": [
-            {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []), "enabled": f.enabled,
-             "interval": f.interval, "interval_fixed": f.interval_fixed, "feed_text": f.feed_text,
-             "backfill": f.backfill, "resume_at": _time(f.resume_at)}
-            for f in feeds
-        ],
-        "entities": [
-            {"name": e.name, "aliases": list(e.aliases or []), "excludes": list(e.excludes or []),
-             "options": dict(e.options or {}), "enabled": e.enabled, "resume_at": _time(e.resume_at)}
-            for e in entities
-        ],
-        "channels": [
-            {"name": c.name, "kind": c.kind, "target": c.target, "options": dict(c.options or {}),
-             "enabled": c.enabled, "admin": c.admin, "resume_at": _time(c.resume_at)}
-            for c in channels
-        ],
-    }
+from veille.manage.backup import BackupError, export_backup, import_backup, write_private
 
 
 @app.command("export")
@@ -122,7 +23,7 @@ def export_command(
     """Print feeds, tracked entities and channels as JSON (a backup; channel secrets included; -o FILE is
     written mode 0600)."""
     ctx = context()
-    data = ctx.db.run(export_backup)
+    data = export_backup(ctx.db)
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -136,201 +37,6 @@ def export_command(
               + ("; the file holds channel secrets: keep it private" if data["channels"] else ""))
 
 
-# --------------------------------------------------------------------------- reading and checking
-
-
-def _str(item: Mapping[str, Any], key: str, where: str, *, required: bool = True, default: str | None = None) -> Any:
-    value = item.get(key, default)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BackupError(f"{where}.{key}: expected a non-empty string, got {json.dumps(value)[:80]}")
-    return value.strip()
-
-
-def _bool(item: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    value = item.get(key, default)
-    if not isinstance(value, bool):
-        raise BackupError(f"{where}.{key}: expected true or false, got {json.dumps(value)[:80]}")
-    return value
-
-
-def _strings(item: Mapping[str, Any], key: str, where: str) -> list[str]:
-    value = item.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BackupError(f"{where}.{key}: expected a list of strings")
-    return [v.strip() for v in value if v.strip()]
-
-
-def _object(item: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = item.get(key, {})
-    if not isinstance(value, dict):
-        raise BackupError(f"{where}.{key}: expected an object")
-    return value
-
-
-def _when(item: Mapping[str, Any], key: str, where: str) -> datetime | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        when = None
-    if when is None:
-        raise BackupError(f"{where}.{key}: expected an ISO 8601 time or null, got {json.dumps(value)[:80]}")
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _seconds(item: Mapping[str, Any], key: str, where: str) -> float | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise BackupError(f"{where}.{key}: expected a number of seconds (0 or more) or null")
-    return float(value)
-
-
-def _list(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = document.get(key, [])
-    if not isinstance(value, list):
-        raise BackupError(f"{key}: expected a list")
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise BackupError(f"{key}[{index}]: expected an object")
-    return value
-
-
-def read_backup(content: bytes) -> Backup:
-    """Check a whole backup file; BackupError names the first problem."""
-    from veille.alerts import KINDS, validate_target
-
-    try:
-        document = json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BackupError(f"not JSON: {exc}") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise BackupError(f'not a veille backup (no "format": "{FORMAT}"; `veille export` writes one)')
-    if document.get("version") != VERSION:
-        raise BackupError(f"backup version {document.get('version')!r} is not supported (this veille reads {VERSION})")
-    backup = Backup()
-    seen: set[str] = set()
-    for index, item in enumerate(_list(document, "feeds")):
-        where = f"feeds[{index}]"
-        url = _str(item, "url", where)
-        try:
-            http.check_scheme(url)
-        except http.BlockedAddressError as exc:
-            raise BackupError(f"{where}.url: {exc}") from exc
-        interval = item.get("interval")
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
-            raise BackupError(f"{where}.interval: expected a number of seconds above zero")
-        feed_text = _str(item, "feed_text", where, default="auto")
-        if feed_text not in FEED_TEXT:
-            raise BackupError(f"{where}.feed_text: expected one of {', '.join(FEED_TEXT)}")
-        if url in seen:
-            raise BackupError(f"{where}.url: {url} is listed twice")
-        seen.add(url)
-        backup.feeds.append({
-            "url": url, "title": _str(item, "title", where, required=False),
-            "site_url": _str(item, "site_url", where, required=False), "tags": _strings(item, "tags", where),
-            "enabled": _bool(item, "enabled", where, True),
-            "interval": float(interval),
-            "interval_fixed": _bool(item, "interval_fixed", where, False), "feed_text": feed_text,
-            "backfill": _seconds(item, "backfill", where), "resume_at": _when(item, "resume_at", where),
-        })
-    names: set[str] = set()
-    for index, item in enumerate(_list(document, "channels")):
-        where = f"channels[{index}]"
-        name, kind = _str(item, "name", where), _str(item, "kind", where).lower()
-        if kind not in KINDS:
-            raise BackupError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-        try:
-            target = validate_target(kind, _str(item, "target", where))
-        except ValueError as exc:
-            raise BackupError(f"{where}.target: {exc}") from exc
-        if name in names:
-            raise BackupError(f"{where}.name: {name!r} is listed twice")
-        names.add(name)
-        backup.channels.append({"name": name, "kind": kind, "target": target,
-                                "options": _object(item, "options", where),
-                                "enabled": _bool(item, "enabled", where, True),
-                                "admin": _bool(item, "admin", where, False),
-                                "resume_at": _when(item, "resume_at", where)})
-    keys: set[str] = set()
-    for index, item in enumerate(_list(document, "entities")):
-        where = f"entities[{index}]"
-        name = _str(item, "name", where)
-        key = fold_term(name).strip()
-        if not key:
-            raise BackupError(f"{where}.name: must contain letters or digits")
-        if key in keys:
-            raise BackupError(f"{where}.name: {name!r} is listed twice")
-        keys.add(key)
-        entry = {"name": name, "aliases": _strings(item, "aliases", where),
-                 "excludes": _strings(item, "excludes", where), "options": _object(item, "options", where),
-                 "enabled": _bool(item, "enabled", where, True), "resume_at": _when(item, "resume_at", where)}
-        try:
-            entity = new_entity(name, entry["aliases"], entry["excludes"], entry["options"])
-            pipeline.Matcher([pipeline.entity_spec(entity)])
-        except QuerySyntaxError as exc:
-            raise BackupError(f"{where}.options.query: {exc}") from exc
-        except (TypeError, ValueError) as exc:
-            raise BackupError(f"{where}.options: {exc}") from exc
-        backup.entities.append(entry)
-    return backup
-
-
-# --------------------------------------------------------------------------- import
-
-
-@dataclass(slots=True)
-class ImportCounts:
-    added: dict[str, int] = field(default_factory=lambda: {"feeds": 0, "entities": 0, "channels": 0})
-    skipped: dict[str, int] = field(default_factory=lambda: {"feeds": 0, "entities": 0, "channels": 0})
-    refused: list[str] = field(default_factory=list)  # feed URLs the address guard refuses
-
-
-def import_backup(s: Session, backup: Backup, refused: set[str]) -> ImportCounts:
-    """Add what is not there yet, in the caller's transaction; a problem raises and nothing stays."""
-    counts = ImportCounts(refused=sorted(refused))
-    known_urls = set(s.scalars(select(Feed.url)))
-    for item in backup.feeds:
-        if item["url"] in known_urls:
-            counts.skipped["feeds"] += 1
-            continue
-        if item["url"] in refused:
-            continue
-        s.add(Feed(**item, next_poll_at=utcnow()))
-        known_urls.add(item["url"])
-        counts.added["feeds"] += 1
-    known_channels = set(s.scalars(select(Channel.name)))
-    for item in backup.channels:
-        if item["name"] in known_channels:
-            counts.skipped["channels"] += 1
-            continue
-        s.add(Channel(**item))
-        known_channels.add(item["name"])
-        counts.added["channels"] += 1
-    known_entities = set(s.scalars(select(Entity.name_key)))
-    for index, item in enumerate(backup.entities):
-        entity = new_entity(item["name"], item["aliases"], item["excludes"], item["options"])
-        entity.enabled, entity.resume_at = item["enabled"], item["resume_at"]
-        if entity.name_key in known_entities:
-            counts.skipped["entities"] += 1
-            continue
-        routed = item["options"].get("to") or []
-        unknown = [n for n in routed if n not in known_channels] if isinstance(routed, list) else [routed]
-        if unknown:
-            raise BackupError(f"entities[{index}].options.to: no channel named "
-                              f"{', '.join(map(repr, unknown))} in the file or the database")
-        s.add(entity)
-        known_entities.add(entity.name_key)
-        counts.added["entities"] += 1
-    s.flush()
-    return counts
-
-
 @app.command("import")
 def import_command(path: Path) -> None:
     """Add the feeds, tracked entities and channels of a `veille export` file; existing ones are skipped."""
@@ -340,20 +46,7 @@ def import_command(path: Path) -> None:
     except OSError as exc:
         raise fail(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        backup = read_backup(content)
-    except BackupError as exc:
-        raise fail(f"{path}: {exc}; nothing was imported") from exc
-    guard = http.AddressGuard.from_settings(ctx.settings)
-    refused: set[str] = set()
-    for item in backup.feeds:
-        try:
-            pipeline.run_async(http.check_url(item["url"], guard))
-        except http.BlockedAddressError:
-            refused.add(item["url"])
-        except http.FetchError:
-            pass  # does not resolve now: imported, and the poll will record the error
-    try:
-        counts = ctx.db.run(import_backup, backup, refused)
+        counts = import_backup(ctx, content)
     except BackupError as exc:
         raise fail(f"{path}: {exc}; nothing was imported") from exc
     parts = [f"{kind}: {counts.added[kind]} added, {counts.skipped[kind]} skipped (already present)"
@@ -361,7 +54,7 @@ def import_command(path: Path) -> None:
     out.print("; ".join(parts))
     for url in counts.refused:
         err.print(f"refused by the address guard, not imported: {url}")
-    emails = [c["name"] for c in backup.channels if c["kind"] == "email"]
+    emails = counts.email_channels
     if emails and counts.added["channels"] and not ctx.settings.smtp_url:
         err.print(f"warning: VEILLE_SMTP_URL is not set: the email channels ({', '.join(emails)}) fail until an "
                   "SMTP server is configured", markup=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from veille.manage.status import Summary, plural
 from veille.pipeline import Context
-from veille.storage.db import safe_url
+from veille.settings import safe_url
 
 INDENT = "  "
 

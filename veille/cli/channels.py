@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import select
 
 from veille.cli.app import channels_app
 from veille.cli.common import (
@@ -17,15 +16,13 @@ from veille.cli.common import (
     context,
     err,
     fail_on,
-    iso,
     out,
     print_json,
     print_table,
 )
 from veille.manage import OperationError
 from veille.manage import channels as manage_channels
-from veille.manage.pauses import PauseState, format_time, state_of
-from veille.storage.models import Channel, utcnow
+from veille.manage.pauses import format_time
 
 
 @channels_app.command("add")
@@ -67,58 +64,26 @@ def _local(when: datetime, tz: str) -> str:
     return f"{when.astimezone(ZoneInfo(tz)):%a %d %b %Y %H:%M} {tz}"
 
 
-def delivery_mode(c: Channel) -> str:
-    options = c.options or {}
-    if not options.get("digest"):
-        return "immediate"
-    return f"{options['digest']} {options.get('tz') or 'UTC'}"
-
-
-def channel_row(c: Channel) -> dict[str, Any]:
-    """A channel as `channels list --json` and `status --json` show it; the target is redacted (webhook
-    URLs and Apprise URLs carry tokens)."""
-    from veille.alerts import redact_target
-
-    pause = state_of(c)
-    return {
-        "name": c.name,
-        "kind": c.kind,
-        "target": redact_target(c.kind, c.target),
-        "enabled": not pause.paused,
-        "paused": pause.paused,  # by the user (`channels pause`)
-        "paused_until": iso(pause.until),
-        "admin": c.admin,
-        "delivery": delivery_mode(c),
-        "next_digest": iso(c.next_digest_at) if (c.options or {}).get("digest") else None,
-        "state": c.state,
-        "last_error": c.last_error,
-        "since": iso(c.state_since),
-        # the receiver asked to wait (Retry-After): nothing is sent before
-        "retry_after_until": iso(c.paused_until) if c.paused_until and c.paused_until > utcnow() else None,
-    }
-
-
 @channels_app.command("list")
 def channels_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     """List channels (webhook and Apprise URLs redacted; into a pipe: one per line, tab-separated)."""
     ctx = context()
-    rows = ctx.db.run(lambda s: [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name))
-                                 if manage_channels.is_listed(c)])[:limit]
+    try:
+        found = manage_channels.list_channels(ctx.db, limit=limit)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
     if as_json:
-        print_json(rows)
+        print_json([c.as_json() for c in found])
         return
 
-    def state(c: dict[str, Any]) -> str:
-        text = c["state"] + (f", waiting until {c['retry_after_until'][:19]} (Retry-After)"
-                             if c["retry_after_until"] else "")
-        if c["paused"]:
-            until = datetime.fromisoformat(c["paused_until"]) if c["paused_until"] else None
-            text = f"{PauseState(True, until).describe()} ({text})"
-        return text
+    def state(c: manage_channels.ChannelView) -> str:
+        text = c.state + (f", waiting until {format_time(c.retry_after_until)} (Retry-After)"
+                          if c.retry_after_until else "")
+        return f"{c.pause.describe()} ({text})" if c.pause.paused else text
 
     print_table(("name", "kind", "target", "delivery", "state", "last error"), (
-        (c["name"] + (" (admin)" if c["admin"] else ""), c["kind"], c["target"], c["delivery"], state(c),
-         c["last_error"]) for c in rows
+        (c.name + (" (admin)" if c.admin else ""), c.kind, c.target, c.delivery, state(c), c.last_error)
+        for c in found
     ))
 
 

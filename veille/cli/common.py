@@ -14,10 +14,9 @@ import typer
 from rich.console import Console
 
 from veille import logs, pipeline
-from veille.manage.errors import InvalidError, OperationError
+from veille.clock import utcnow
+from veille.manage.errors import DatabaseError, InvalidError, OperationError
 from veille.settings import Settings, SettingsError, get_settings, parse_duration
-from veille.storage.db import DatabaseError
-from veille.storage.models import utcnow
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

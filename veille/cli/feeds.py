@@ -6,10 +6,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from veille.cli.app import app, feeds_app  # noqa: F401
 from veille.cli.common import (
@@ -22,7 +21,6 @@ from veille.cli.common import (
     err,
     fail,
     fail_on,
-    iso,
     out,
     print_json,
     print_table,
@@ -39,9 +37,8 @@ from veille.manage.feeds import (
     find_feeds,
     import_feeds,
 )
-from veille.manage.pauses import format_time, state_of
+from veille.manage.pauses import format_time
 from veille.settings import format_duration, parse_duration
-from veille.storage.models import Feed
 
 
 def backfill_option(value: str | None) -> float | None:
@@ -169,57 +166,19 @@ def feeds_add(
     err.print(f"added feed {added.id}: {added.url} (every {every_text}{back}); {result}", markup=False)
 
 
-def rough_duration(seconds: float) -> str:
-    """A learned interval, rounded for reading: 45s, 12m, 2.5h, 1d."""
-    for unit, size, limit in (("s", 1, 90), ("m", 60, 90 * 60), ("h", 3600, 36 * 3600)):
-        if seconds < limit:
-            return f"{round(seconds / size, 0 if unit == 'm' else 1):g}{unit}"
-    return f"{round(seconds / 86400, 1):g}d"
-
-
-def every(feed: Feed) -> str:
-    """The feed's interval and how it is chosen: "5m (fixed)" by --every, "12m (adaptive)" learned."""
-    if feed.interval_fixed:
-        return f"{format_duration(feed.interval)} (fixed)"
-    return f"{rough_duration(feed.interval)} (adaptive)"
-
-
-def feed_row(feed: Feed) -> dict[str, Any]:
-    pause = state_of(feed)
-    return {
-        "id": feed.id,
-        "url": feed.url,
-        "title": feed.title,
-        "tags": feed.tags,
-        "enabled": not pause.paused,
-        "paused": pause.paused,
-        "paused_until": iso(pause.until),
-        "interval": feed.interval,
-        "interval_fixed": feed.interval_fixed,
-        "interval_mode": "fixed" if feed.interval_fixed else "adaptive",
-        "every": every(feed),
-        "last_poll": iso(feed.last_poll_at),
-        "last_status": feed.last_status,
-        "error": feed.last_error,
-        "failures": feed.failures,  # consecutive
-        "failing_since": iso(feed.failing_since),
-        "next_poll": iso(feed.next_poll_at),
-        "feed_text": feed.feed_text,
-        "backfill": feed.backfill,  # seconds; None: VEILLE_BACKFILL
-        "resume_at": iso(feed.resume_at),
-    }
-
-
 @feeds_app.command("list")
 def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     """List feeds (into a pipe: one per line, tab-separated, nothing cut)."""
     ctx = context()
-    feeds = ctx.db.run(lambda s: s.scalars(select(Feed).order_by(Feed.id).limit(limit)).all())
+    try:
+        feeds = manage_feeds.list_feeds(ctx.db, limit=limit)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
     if as_json:
-        print_json([feed_row(f) for f in feeds])
+        print_json([f.as_json() for f in feeds])
         return
     print_table(("id", "url", "title", "every", "last poll", "status"),
-                ((f.id, f.url, f.title, every(f), ago(f.last_poll_at), state_of(f).describe() or f.last_status or "-")
+                ((f.id, f.url, f.title, f.every, ago(f.last_poll_at), f.pause.describe() or f.last_status or "-")
                  for f in feeds))
 
 
@@ -269,19 +228,13 @@ def feeds_edit(
         edited = manage_feeds.edit_feed(ctx.db, id_or_url, changes)
     except OperationError as exc:
         raise fail_on(exc) from exc
-    feed = ctx.db.run(lambda s: s.get_one(Feed, edited.id))
     if as_json:
-        print_json(feed_row(feed))
+        print_json(edited.as_json())
         return
     tags = f"; tags: {', '.join(edited.tags)}" if edited.tags else ""
-    out.print(f"edited feed {edited.id}: {edited.title or edited.url}, every {every_text(feed)}{tags}", markup=False)
+    out.print(f"edited feed {edited.id}: {edited.title or edited.url}, every {edited.every}{tags}", markup=False)
     if backfill is not None and edited.first_polled:
         err.print("note: its first poll is done; --backfill applies to a feed's first poll only", markup=False)
-
-
-def every_text(feed: Feed) -> str:
-    """:func:`every`, under a name that `feeds edit`'s --every option does not hide."""
-    return every(feed)
 
 
 @feeds_app.command("pause")

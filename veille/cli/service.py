@@ -4,18 +4,14 @@ What only one command needs is imported inside it: `veille poll` on unchanged fe
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from veille import pipeline
 from veille.cli.app import app
@@ -34,49 +30,31 @@ from veille.cli.common import (
     print_json,
     print_table,
 )
+from veille.clock import utcnow
 from veille.manage.articles import reason_text
 from veille.manage.status import plural
-from veille.storage.models import Channel, Entity, Feed, utcnow
 
 if TYPE_CHECKING:
     from rich.text import Text
 
     from veille.manage.matches import MatchView
 
-STARTER_OPML = "starter-feeds.opml"
-STARTER_WATCHLIST = "starter-watchlist.json"
-
-
 @app.command()
 def init(
     starter: Annotated[bool, typer.Option("--starter", help="Load the starter feeds and watchlist if empty.")] = False,
 ) -> None:
     """Create or upgrade the database; with --starter, seed an empty one with the starter lists."""
-    from veille.cli.track import new_entity
-    from veille.feeds.opml import parse_opml
+    from veille.manage.starter import load_starter
 
     ctx = context()
     if not starter:
         out.print("database is up to date")
         return
-
-    def seed(s: Session) -> tuple[int, int] | None:
-        if s.scalar(select(func.count()).select_from(Feed)) or s.scalar(select(func.count()).select_from(Entity)):
-            return None
-        data = resources.files("veille") / "data"
-        feeds = parse_opml(data.joinpath(STARTER_OPML).read_bytes()).feeds
-        for item in feeds:
-            s.add(Feed(url=item.url, title=item.title, tags=list(item.tags), interval=ctx.settings.poll_interval))
-        watchlist = json.loads(data.joinpath(STARTER_WATCHLIST).read_text(encoding="utf-8"))
-        for item in watchlist:
-            s.add(new_entity(item["name"], item.get("aliases", []), item.get("excludes", []), item.get("options", {})))
-        return len(feeds), len(watchlist)
-
-    seeded = ctx.db.run(seed)
+    seeded = load_starter(ctx)
     if seeded is None:
         out.print("database already has feeds or entities: starter lists not loaded")
     else:
-        out.print(f"loaded the starter lists: {seeded[0]} feeds, {seeded[1]} tracked entities")
+        out.print(f"loaded the starter lists: {seeded.feeds} feeds, {seeded.entities} tracked entities")
 
 
 @app.command()
@@ -317,20 +295,15 @@ def status(
     show_all: Annotated[bool, typer.Option("--all", help="List every feed and channel, not only failing ones.")]
     = False,
 ) -> None:
-    from veille.cli.channels import channel_row
-    from veille.cli.feeds import feed_row
-    from veille.manage.channels import is_listed
+    from veille.manage.channels import list_channels
+    from veille.manage.feeds import list_feeds
     from veille.manage.status import summary
 
     ctx = context()
     now = utcnow()
     state = summary(ctx, now=now)
-
-    def load(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return ([feed_row(f) for f in s.scalars(select(Feed).order_by(Feed.id))],
-                [channel_row(c) for c in s.scalars(select(Channel).order_by(Channel.name)) if is_listed(c)])
-
-    feeds, channels = ctx.db.run(load)
+    feeds = [f.as_json() for f in list_feeds(ctx.db, now=now)]
+    channels = [c.as_json() for c in list_channels(ctx.db, now=now)]
     if as_json:
         service = state.service
         print_json({

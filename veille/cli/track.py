@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from veille import pipeline, preview
 from veille.cli.app import track_app
 from veille.cli.common import (
     JsonOption,
@@ -19,28 +15,13 @@ from veille.cli.common import (
     confirm,
     context,
     duration_option,
-    fail,
     fail_on,
-    iso,
     out,
     print_json,
     print_table,
 )
 from veille.manage import OperationError, entities
 from veille.manage.pauses import PauseState
-from veille.matching import EntitySpec, fold_term, looks_like_query
-from veille.storage.models import Entity
-
-
-def new_entity(name: str, aliases: Sequence[str], excludes: Sequence[str], options: dict[str, Any]) -> Entity:
-    return Entity(
-        name=name,
-        name_key=fold_term(name),
-        aliases=[a for a in dict.fromkeys(a.strip() for a in aliases) if a],
-        excludes=[e for e in dict.fromkeys(e.strip() for e in excludes) if e],
-        options=options,
-    )
-
 
 # The options that define what an entity matches, shared by `track add` and `track test`.
 AliasOption = Annotated[list[str] | None, typer.Option("--alias", help="Another name (repeatable).")]
@@ -66,48 +47,32 @@ InTitleOption = Annotated[bool, typer.Option("--in-title", help="Only articles t
 ToOption = Annotated[list[str] | None, typer.Option("--to", help="Send its alerts only to this channel (repeatable).")]
 
 
-def definition_options(
+def definition(
+    name: str,
     *,
+    alias: list[str] | None,
+    exclude: list[str] | None,
     alias_exact: list[str] | None,
     require: str | None,
     exact: bool,
     query: str | None,
     min_mentions: int,
     in_title: bool,
-) -> dict[str, Any]:
-    """Entity.options for the matching options given on the command line."""
-    options: dict[str, Any] = {}
-    if alias_exact:
-        options["exact_aliases"] = list(dict.fromkeys(a.strip() for a in alias_exact if a.strip()))
-    if require:
-        options["require"] = list(dict.fromkeys(w.strip() for w in require.split(",") if w.strip()))
-    if exact:
-        options["exact"] = True
-    if query is not None:
-        if not query.strip():
-            raise fail("--query: the query is empty", 2)
-        options["query"] = query.strip()
-    if min_mentions > 1:
-        options["min_mentions"] = min_mentions
-    if in_title:
-        options["in_title"] = True
-    return options
-
-
-def checked_spec(entity: Entity) -> EntitySpec:
-    """The entity's spec, after checking that it compiles (a bad query is a usage error)."""
-    try:
-        entities.check_definition(entity)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
-    return pipeline.entity_spec(entity)
-
-
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not name or not any(c.isalnum() for c in fold_term(name)):
-        raise fail("the name must contain letters or digits", 2)
-    return name
+    to: list[str] | None = None,
+) -> entities.Definition:
+    """The definition the command line gives (``--require`` is comma-separated)."""
+    return entities.Definition(
+        name=name,
+        aliases=tuple(alias or ()),
+        aliases_exact=tuple(alias_exact or ()),
+        exclude=tuple(exclude or ()),
+        require=tuple(w.strip() for w in (require or "").split(",") if w.strip()),
+        query=query,
+        exact=exact,
+        min_mentions=min_mentions,
+        in_title=in_title,
+        to=tuple(to or ()),
+    )
 
 
 def window_option(value: str, name: str) -> float:
@@ -135,33 +100,16 @@ def track_add(
 ) -> None:
     """Track an entity."""
     ctx = context()
-    name = check_name(name)
     window = window_option(backfill, "--backfill") if backfill is not None else None
-    options = definition_options(
-        alias_exact=alias_exact, require=require, exact=exact, query=query, min_mentions=min_mentions, in_title=in_title
-    )
-    if to:
-        options["to"] = list(dict.fromkeys(t.strip() for t in to if t.strip()))
-        known = ctx.db.run(entities.channel_names)  # removed channels are not
-        unknown = [n for n in options["to"] if n not in known]
-        if unknown:
-            raise fail(f"--to: no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)", 2)
-    entity = new_entity(name, alias or [], exclude or [], options)
-    checked_spec(entity)
-
-    def add(s: Session) -> int | None:
-        if s.scalar(select(Entity.id).where(Entity.name_key == entity.name_key)) is not None:
-            return None
-        s.add(entity)
-        s.flush()
-        return entity.id
-
-    entity_id = ctx.db.run(add)
-    if entity_id is None:
-        raise fail(f"already tracked: {name}")
-    out.print(f"tracking {name}")
-    if window is not None:
-        result = preview.backfill(ctx, entity_id, since=window)
+    given = definition(name, alias=alias, exclude=exclude, alias_exact=alias_exact, require=require, exact=exact,
+                       query=query, min_mentions=min_mentions, in_title=in_title, to=to)
+    try:
+        added = entities.add_entity(ctx, given, backfill=window)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+    out.print(f"tracking {added.entity.name}", markup=False)
+    if added.backfill is not None:
+        result = added.backfill
         where = ", ".join(result.channels) if result.channels else "no channel (alerts go to the log)"
         out.print(
             f"backfill {backfill}: {result.matched} of {result.articles} stored article"
@@ -191,28 +139,20 @@ def track_test(
     NAME_OR_QUERY: a name, with the same options as `track add`; a query, when it uses query syntax; or a
     tracked entity's name, to test its saved definition."""
     ctx = context()
-    name = check_name(name_or_query)
     window = window_option(since, "--since")
-    options = definition_options(
-        alias_exact=alias_exact, require=require, exact=exact, query=query, min_mentions=min_mentions, in_title=in_title
-    )
-    given = bool(options or alias or exclude)
-    if not given and looks_like_query(name):
-        options["query"] = name
-    entity = new_entity(name, alias or [], exclude or [], options)
-    if not given:  # a tracked entity's own definition
-        tracked = ctx.db.run(lambda s: s.scalar(select(Entity).where(Entity.name_key == fold_term(name))))
-        if tracked is not None:
-            entity = tracked
-    found = preview.preview(ctx, checked_spec(entity), since=window)
-    hits = [p for p in found if p.hit is not None]
+    given = definition(name_or_query, alias=alias, exclude=exclude, alias_exact=alias_exact, require=require,
+                       exact=exact, query=query, min_mentions=min_mentions, in_title=in_title)
+    try:
+        tested = entities.test_definition(ctx, given, since=window)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
     if as_json:
-        print_json([_preview_row(p) for p in hits])
+        print_json([p.as_json() for p in tested.hits])
         return
-    label = "query" if "query" in (entity.options or {}) else "saved definition" if entity.id else "definition"
+    hits = tested.hits
     out.print(
         f"{len(hits)} stored article{'' if len(hits) == 1 else 's'} of the last {since} would have matched "
-        f"({label}: {_describe(entity)})",
+        f"({tested.label}: {tested.description})",
         markup=False,
     )
     for p in hits:
@@ -222,10 +162,9 @@ def track_test(
         where = " · in the title" if p.hit.in_title else ""
         out.print(f"  {p.seen_at:%Y-%m-%d %H:%M} UTC · via {p.hit.term!r} · {p.hit.count}x{where}", markup=False)
         out.print("  " + marked(p.hit.snippet, p.hit.highlight))
-    vetoed = [p for p in found if p.veto is not None]
-    if vetoed:
-        out.print(f"\n{len(vetoed)} more mentioned it but would not alert:", markup=False)
-        for p in vetoed:
+    if tested.vetoed:
+        out.print(f"\n{len(tested.vetoed)} more mentioned it but would not alert:", markup=False)
+        for p in tested.vetoed:
             assert p.veto is not None
             out.print(f"  {p.title or p.url}: {p.veto.reason}", markup=False)
 
@@ -236,48 +175,6 @@ def marked(snippet: str, highlight: tuple[int, int]) -> str:
     return escape(snippet[:start]) + "[bold]" + escape(snippet[start:end]) + "[/bold]" + escape(snippet[end:])
 
 
-def _preview_row(p: preview.Preview) -> dict[str, Any]:
-    assert p.hit is not None
-    return {
-        "title": p.title,
-        "url": p.url,
-        "term": p.hit.term,
-        "snippet": p.hit.snippet,
-        "highlight": list(p.hit.highlight),
-        "count": p.hit.count,
-        "in_title": p.hit.in_title,
-        "in_first_paragraph": p.hit.in_first_paragraph,
-        "seen_at": iso(p.seen_at),
-    }
-
-
-def _describe(entity: Entity) -> str:
-    options = entity.options or {}
-    if "query" in options:
-        return str(options["query"])
-    parts = [entity.name, *entity.aliases, *(f"+{a}" for a in options.get("exact_aliases", ()))]
-    text = " | ".join(parts)
-    if entity.excludes:
-        text += " -" + " -".join(entity.excludes)
-    if options.get("require"):
-        text += f" (with {', '.join(options['require'])})"
-    return text
-
-
-def entity_json(e: entities.EntityView) -> dict[str, Any]:
-    """An entity as `track list --json` shows it: its definition, its options, and whether it is paused."""
-    return {
-        "name": e.name,
-        "aliases": list(e.aliases),
-        "excludes": list(e.excludes),
-        "enabled": not e.pause.paused,
-        **e.options,
-        "paused": e.pause.paused,
-        "paused_until": iso(e.pause.until),
-        "matches": e.matches,
-    }
-
-
 @track_app.command("list")
 def track_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     """List tracked entities; a paused one says until when (into a pipe: one per line, tab-separated, nothing
@@ -285,7 +182,7 @@ def track_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     ctx = context()
     found = entities.list_entities(ctx.db)[:limit]
     if as_json:
-        print_json([entity_json(e) for e in found])
+        print_json([e.as_json() for e in found])
         return
     print_table(
         ("name", "aliases", "excludes", "options", "state"),
@@ -374,7 +271,7 @@ def track_edit(
     except OperationError as exc:
         raise fail_on(exc) from exc
     if as_json:
-        print_json(entity_json(edited))
+        print_json(edited.as_json())
         return
     kept = f"its {edited.matches} match{'' if edited.matches == 1 else 'es'} kept" if edited.matches else "no match yet"
     out.print(f"edited {edited.name} ({kept})", markup=False)

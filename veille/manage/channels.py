@@ -23,7 +23,7 @@ import logging
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -218,6 +218,46 @@ class ChannelView:
     name: str
     kind: str
     pause: PauseState
+    target: str = ""  # redacted: webhook and Apprise URLs carry tokens
+    admin: bool = False
+    digest: str | None = None  # "daily@08:00"; None: each alert as it comes
+    tz: str = "UTC"
+    next_digest_at: datetime | None = None
+    state: str = "ok"  # ok, failing
+    last_error: str | None = None
+    since: datetime | None = None  # in this state since
+    retry_after_until: datetime | None = None  # the receiver asked to wait (Retry-After): nothing before
+
+    @property
+    def delivery(self) -> str:
+        return f"{self.digest} {self.tz}" if self.digest else "immediate"
+
+    @property
+    def failing(self) -> bool:
+        return not self.pause.paused and self.state == "failing"
+
+    def as_json(self) -> dict[str, Any]:
+        """The channel as every face shows it (`channels list --json`, `status --json`, the API)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "target": self.target,
+            "enabled": not self.pause.paused,
+            "paused": self.pause.paused,  # by the user (`channels pause`)
+            "paused_until": _iso(self.pause.until),
+            "admin": self.admin,
+            "delivery": self.delivery,
+            "next_digest": _iso(self.next_digest_at) if self.digest else None,
+            "state": self.state,
+            "last_error": self.last_error,
+            "since": _iso(self.since),
+            "retry_after_until": _iso(self.retry_after_until),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +316,28 @@ def find_channel(s: Session, name: str) -> Channel:
 
 
 def view(channel: Channel, now: datetime | None = None) -> ChannelView:
-    return ChannelView(channel.id, channel.name, channel.kind, state_of(channel, now))
+    now = now or utcnow()
+    options = channel.options or {}
+    return ChannelView(
+        channel.id, channel.name, channel.kind, state_of(channel, now),
+        target=redact_target(channel.kind, channel.target),
+        admin=channel.admin,
+        digest=options.get("digest") or None,
+        tz=options.get("tz") or "UTC",
+        next_digest_at=channel.next_digest_at,
+        state=channel.state,
+        last_error=channel.last_error,
+        since=channel.state_since,
+        retry_after_until=channel.paused_until if channel.paused_until and channel.paused_until > now else None,
+    )
+
+
+def list_channels(db: Database, *, limit: int | None = None, now: datetime | None = None) -> list[ChannelView]:
+    """Every channel but removed ones, by name."""
+    if limit is not None and limit < 1:
+        raise InvalidError("must be 1 or more", field="limit")
+    rows = db.run(lambda s: [view(c, now) for c in s.scalars(select(Channel).order_by(Channel.name)) if is_listed(c)])
+    return rows[:limit]
 
 
 def is_listed(channel: Channel) -> bool:

@@ -1,4 +1,9 @@
-"""Tracked entities: list, edit in place, pause and resume, remove.
+"""Tracked entities: add, test a definition, list, edit in place, pause and resume, remove.
+
+Every face names a definition's parts the same way (:class:`Definition`, :meth:`EntityView.as_json`): ``name``,
+``aliases``, ``aliases_exact``, ``exclude``, ``require``, ``query``, ``exact``, ``min_mentions``, ``in_title``,
+``to``. They are stored as ``Entity.aliases``, ``Entity.excludes`` and ``Entity.options`` (``exact_aliases``,
+``require``, ``exact``, ``query``, ``min_mentions``, ``in_title``, ``to``), only the options that are set.
 
 An edit keeps the entity's id, so its matches stay; the new definition is checked before anything is saved.
 Workers pick an edit or a pause up by themselves: their compiled matcher is keyed on the definitions of the
@@ -7,20 +12,92 @@ entities that are not paused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError
 from veille.manage.pauses import PauseState, pause_end, state_of
-from veille.matching import Matcher, QuerySyntaxError, fold_term, parse_query
+from veille.matching import Matcher, QuerySyntaxError, fold_term, looks_like_query, parse_query
+from veille.pipeline.context import Context
 from veille.storage import pauses
 from veille.storage.db import Database
 from veille.storage.models import Channel, Entity, Match, utcnow
+
+if TYPE_CHECKING:
+    from veille.preview import Backfill, Preview
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """What an entity matches and where its alerts go, as a user gives it."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    aliases_exact: tuple[str, ...] = ()  # case-sensitive aliases
+    exclude: tuple[str, ...] = ()  # words that veto an article
+    require: tuple[str, ...] = ()  # context words, one of which must appear
+    query: str | None = None  # when set it alone decides; ``name`` is a label
+    exact: bool = False  # the name itself is case-sensitive
+    min_mentions: int = 1
+    in_title: bool = False
+    to: tuple[str, ...] = ()  # channel names; none: every channel
+
+    def entity(self) -> Entity:
+        """An unsaved row for this definition."""
+        options: dict[str, Any] = {}
+        _set_list(options, "exact_aliases", _unique(self.aliases_exact))
+        _set_list(options, "require", _unique(self.require))
+        _set_flag(options, "exact", self.exact)
+        if self.query is not None and self.query.strip():
+            options["query"] = self.query.strip()
+        if self.min_mentions > 1:
+            options["min_mentions"] = self.min_mentions
+        _set_flag(options, "in_title", self.in_title)
+        _set_list(options, "to", _unique(self.to))
+        name = self.name.strip()
+        return Entity(name=name, name_key=fold_term(name), aliases=_unique(self.aliases),
+                      excludes=_unique(self.exclude), options=options)
+
+    def describe(self) -> str:
+        """The definition on one line: ``Mistral AI | Mistral | +MAI -vent (with AI, LLM)``, or its query."""
+        if self.query:
+            return self.query
+        text = " | ".join([self.name, *self.aliases, *(f"+{a}" for a in self.aliases_exact)])
+        if self.exclude:
+            text += " -" + " -".join(self.exclude)
+        if self.require:
+            text += f" (with {', '.join(self.require)})"
+        return text
+
+
+def stored_entity(item: Mapping[str, Any]) -> Entity:
+    """An unsaved row from a stored shape (``name``, ``aliases``, ``excludes``, ``options``: backups, the
+    starter watchlist)."""
+    name = str(item["name"]).strip()
+    return Entity(name=name, name_key=fold_term(name), aliases=_unique(item.get("aliases") or ()),
+                  excludes=_unique(item.get("excludes") or ()), options=dict(item.get("options") or {}))
+
+
+def definition_of(entity: Entity) -> Definition:
+    options = entity.options or {}
+    return Definition(
+        name=entity.name,
+        aliases=tuple(entity.aliases or ()),
+        aliases_exact=tuple(options.get("exact_aliases", ())),
+        exclude=tuple(entity.excludes or ()),
+        require=tuple(options.get("require", ())),
+        query=options.get("query"),
+        exact=bool(options.get("exact", False)),
+        min_mentions=int(options.get("min_mentions", 1)),
+        in_title=bool(options.get("in_title", False)),
+        to=tuple(options.get("to", ())),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +109,31 @@ class EntityView:
     options: dict[str, Any]  # exact_aliases, require, exact, query, min_mentions, in_title, to
     pause: PauseState
     matches: int  # stored matches
+
+    @property
+    def definition(self) -> Definition:
+        return definition_of(Entity(name=self.name, aliases=list(self.aliases), excludes=list(self.excludes),
+                                    options=self.options))
+
+    def as_json(self) -> dict[str, Any]:
+        """The entity as every face shows it (`track list --json`, the API)."""
+        d = self.definition
+        return {
+            "id": self.id,
+            "name": d.name,
+            "aliases": list(d.aliases),
+            "aliases_exact": list(d.aliases_exact),
+            "exclude": list(d.exclude),
+            "require": list(d.require),
+            "query": d.query,
+            "exact": d.exact,
+            "min_mentions": d.min_mentions,
+            "in_title": d.in_title,
+            "to": list(d.to),
+            "paused": self.pause.paused,
+            "paused_until": self.pause.until.isoformat() if self.pause.until else None,
+            "matches": self.matches,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +250,101 @@ def check_channels(s: Session, names: Iterable[str]) -> None:
     if unknown:
         raise InvalidError(f"no channel named {', '.join(map(repr, unknown))} (see `veille channels list`)",
                            field="to")
+
+
+# --------------------------------------------------------------------------- adding and testing
+
+
+@dataclass(frozen=True, slots=True)
+class AddedEntity:
+    entity: EntityView
+    backfill: Backfill | None  # what ``backfill`` matched and the alerts it created
+
+
+def check(definition: Definition) -> Definition:
+    """The definition, checked: a name with letters or digits, a query that parses (its error says where),
+    at least one mention, at least one minimum mention. InvalidError names the field."""
+    check_name(definition.name)
+    if definition.query is not None and not definition.query.strip():
+        raise InvalidError("the query is empty", field="query")
+    if definition.min_mentions < 1:
+        raise InvalidError("must be 1 or more", field="min_mentions")
+    check_definition(definition.entity())
+    return definition
+
+
+def add_entity(
+    ctx: Context, definition: Definition, *, backfill: float | None = None, now: datetime | None = None
+) -> AddedEntity:
+    """Track a new entity (ConflictError when its name is tracked already, folded as names are). With
+    ``backfill`` (seconds), it is then matched against the stored articles of that period, each match stored
+    and alerted to the channels it is routed to (see :func:`veille.preview.backfill`)."""
+    check(definition)
+    if backfill is not None and backfill <= 0:
+        raise InvalidError("must be longer than zero", field="backfill")
+    entity = definition.entity()
+
+    def add(s: Session) -> EntityView:
+        check_channels(s, entity.options.get("to", ()))
+        if s.scalar(select(Entity.id).where(Entity.name_key == entity.name_key)) is not None:
+            raise ConflictError(f"already tracked: {entity.name}")
+        s.add(entity)
+        try:
+            s.flush()
+        except IntegrityError as exc:  # another face added it a moment ago
+            raise ConflictError(f"already tracked: {entity.name}") from exc
+        return view(s, entity, now)
+
+    added = ctx.db.run(add)
+    done = None
+    if backfill is not None:
+        from veille import preview
+
+        done = preview.backfill(ctx, added.id, since=backfill, now=now)
+    return AddedEntity(added, done)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionTest:
+    """What a definition would have matched among the stored articles (`track test`)."""
+
+    label: str  # "definition", "query" or "saved definition"
+    description: str  # the definition on one line
+    since: float  # seconds looked back
+    hits: tuple[Preview, ...]  # articles it would have alerted for, newest first
+    vetoed: tuple[Preview, ...]  # articles that mention it but would not alert, and why
+
+
+def test_definition(
+    ctx: Context, definition: Definition, *, since: float = 30 * 86400.0, now: datetime | None = None,
+    saved: bool = True,
+) -> DefinitionTest:
+    """Match a definition against the stored articles of the last ``since`` seconds, saving nothing. A bare
+    name that uses query syntax is taken as a query; with ``saved``, the bare name of a tracked entity tests
+    its saved definition."""
+    from veille import preview
+
+    check_name(definition.name)
+    if since <= 0:
+        raise InvalidError("must be longer than zero", field="since")
+    label = "definition"
+    bare = definition == Definition(definition.name)
+    if bare and saved:
+        tracked = ctx.db.run(lambda s: s.scalar(select(Entity).where(Entity.name_key == fold_term(definition.name))))
+        if tracked is not None:
+            definition, label = definition_of(tracked), "saved definition"
+    if bare and label == "definition" and looks_like_query(definition.name):
+        definition = Definition(definition.name, query=definition.name)
+    if definition.query:
+        label = "query"
+    check(definition)
+    from veille.pipeline import entity_spec
+
+    found = preview.preview(ctx, entity_spec(definition.entity()), since=since, now=now)
+    return DefinitionTest(
+        label=label, description=definition.describe(), since=since,
+        hits=tuple(p for p in found if p.hit is not None), vetoed=tuple(p for p in found if p.veto is not None),
+    )
 
 
 # --------------------------------------------------------------------------- editing

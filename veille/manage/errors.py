@@ -6,9 +6,15 @@
     ├── NotFoundError         what was named does not exist (404)
     ├── ConflictError         it exists already, or its state forbids the change (409)
     └── InvalidError          an input is wrong; ``field`` names it, e.g. "--every" / "every" (422; CLI: usage, exit 2)
+
+DatabaseError (from :mod:`veille.storage.db`): the database can't be reached or upgraded (CLI: exit 2; web: 503).
 """
 
 from __future__ import annotations
+
+from veille.storage.db import DatabaseError
+
+__all__ = ["ConflictError", "DatabaseError", "InvalidError", "NotFoundError", "OperationError"]
 
 
 class OperationError(Exception):

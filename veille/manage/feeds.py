@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +30,7 @@ from veille.feeds.discover import Candidate, Discovery, discover
 from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError, OperationError
 from veille.manage.pauses import PauseState, pause_end, state_of
-from veille.settings import Settings, parse_duration
+from veille.settings import Settings, format_duration, parse_duration
 from veille.storage import pauses
 from veille.storage.db import Database
 from veille.storage.models import Entry, Feed, utcnow
@@ -300,6 +301,62 @@ class FeedView:
     first_polled: bool  # its first successful poll is done (--backfill no longer applies)
     next_poll_at: datetime
     pause: PauseState
+    site_url: str | None = None
+    last_poll_at: datetime | None = None
+    last_status: str | None = None  # "ok", "not modified", "error"; None: not polled yet
+    error: str | None = None
+    failures: int = 0  # in a row
+    failing_since: datetime | None = None
+    resume_at: datetime | None = None
+
+    @property
+    def every(self) -> str:
+        """The interval and how it is chosen: "5m (fixed)" (``--every``), "12m (adaptive)" (learned)."""
+        if self.interval_fixed:
+            return f"{format_duration(self.interval)} (fixed)"
+        return f"{rough_duration(self.interval)} (adaptive)"
+
+    @property
+    def failing(self) -> bool:
+        return not self.pause.paused and self.last_status == "error"
+
+    def as_json(self) -> dict[str, Any]:
+        """The feed as every face shows it (`feeds list --json`, `status --json`, the API)."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "title": self.title,
+            "site_url": self.site_url,
+            "tags": list(self.tags),
+            "enabled": not self.pause.paused,
+            "paused": self.pause.paused,
+            "paused_until": _iso(self.pause.until),
+            "interval": self.interval,
+            "interval_fixed": self.interval_fixed,
+            "interval_mode": "fixed" if self.interval_fixed else "adaptive",
+            "every": self.every,
+            "last_poll": _iso(self.last_poll_at),
+            "last_status": self.last_status,
+            "error": self.error,
+            "failures": self.failures,  # in a row
+            "failing_since": _iso(self.failing_since),
+            "next_poll": _iso(self.next_poll_at),
+            "feed_text": self.feed_text,
+            "backfill": self.backfill,  # seconds; None: VEILLE_BACKFILL
+            "resume_at": _iso(self.resume_at),
+        }
+
+
+def rough_duration(seconds: float) -> str:
+    """A learned interval, rounded for reading: 45s, 12m, 2.5h, 1d."""
+    for unit, size, limit in (("s", 1, 90), ("m", 60, 90 * 60), ("h", 3600, 36 * 3600)):
+        if seconds < limit:
+            return f"{round(seconds / size, 0 if unit == 'm' else 1):g}{unit}"
+    return f"{round(seconds / 86400, 1):g}d"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +417,21 @@ def view(feed: Feed, now: datetime | None = None) -> FeedView:
         first_polled=feed.first_ok_at is not None or feed.last_status in ("ok", "not modified"),
         next_poll_at=feed.next_poll_at,
         pause=state_of(feed, now),
+        site_url=feed.site_url,
+        last_poll_at=feed.last_poll_at,
+        last_status=feed.last_status,
+        error=feed.last_error,
+        failures=feed.failures or 0,
+        failing_since=feed.failing_since,
+        resume_at=feed.resume_at,
     )
+
+
+def list_feeds(db: Database, *, limit: int | None = None, now: datetime | None = None) -> list[FeedView]:
+    """Every feed, in the order they were added."""
+    if limit is not None and limit < 1:
+        raise InvalidError("must be 1 or more", field="limit")
+    return db.run(lambda s: [view(f, now) for f in s.scalars(select(Feed).order_by(Feed.id).limit(limit))])
 
 
 def get_feed(db: Database, id_or_url: str, *, now: datetime | None = None) -> FeedView:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from veille.pipeline import Context
 from veille.settings import Settings
+from veille.storage import pauses
 from veille.storage.db import Database, rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Heartbeat, utcnow
 
@@ -219,8 +220,9 @@ def summary(ctx: Context, *, now: datetime | None = None) -> Summary:
     now = now or utcnow()
 
     def load(s: Session) -> Summary:
-        feeds = s.execute(select(Feed.enabled, Feed.last_status)).all()
-        channels = s.scalars(select(Channel).order_by(Channel.name)).all()
+        # a pause whose end has passed counts as over; removed channels are history, not channels
+        feeds = [(pauses.is_active(f, now), f.last_status) for f in s.scalars(select(Feed))]
+        channels = [c for c in s.scalars(select(Channel).order_by(Channel.name)) if pauses.removed(c.options) is None]
         by_status = dict(s.execute(select(Alert.status, func.count()).group_by(Alert.status)).all())
         waiting = s.scalar(select(func.count()).select_from(Article)
                            .where(or_(Article.state == "new", Article.state == "fetching")))
@@ -232,11 +234,11 @@ def summary(ctx: Context, *, now: datetime | None = None) -> Summary:
                 paused=sum(1 for enabled, _ in feeds if not enabled),
             ),
             channels=Counts(
-                ok=sum(1 for c in channels if c.enabled and c.state != "failing"),
-                failing=sum(1 for c in channels if c.enabled and c.state == "failing"),
-                paused=sum(1 for c in channels if not c.enabled),
+                ok=sum(1 for c in channels if pauses.is_active(c, now) and c.state != "failing"),
+                failing=sum(1 for c in channels if pauses.is_active(c, now) and c.state == "failing"),
+                paused=sum(1 for c in channels if not pauses.is_active(c, now)),
             ),
-            channel_names=tuple(ChannelName(c.name, c.kind, c.enabled) for c in channels),
+            channel_names=tuple(ChannelName(c.name, c.kind, pauses.is_active(c, now)) for c in channels),
             entities=s.scalar(select(func.count()).select_from(Entity)) or 0,
             alerts_pending=by_status.get("pending", 0) + by_status.get("sending", 0),
             alerts_failed=by_status.get("failed", 0),

@@ -21,6 +21,10 @@ from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from veille.settings import safe_url
+
+__all__ = ["safe_url"]
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -194,16 +198,6 @@ def _retriable(exc: DBAPIError) -> bool:
         return "locked" in message or "busy" in message
     # PostgreSQL: connection refused or lost, server restarting, serialization failure, deadlock
     return True
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
 
 
 @lru_cache(maxsize=8)
