@@ -209,6 +209,22 @@ def test_a_real_mention_still_alerts(text: str, entities: set[str]) -> None:
     assert matched(text=text) == entities
 
 
+@pytest.mark.parametrize(
+    ("title", "url", "entity"),
+    [
+        ("Introducing Claude for Teachers", "https://www.anthropic.com/news/claude-for-teachers", "Anthropic"),
+        ("Claude is now available in Brazil", "https://claude.com/blog/brazil", "Anthropic"),
+        ("Introducing Mistral Vibe", "https://mistral.ai/news/vibe", "Mistral AI"),
+        ("How Llama helps a bank", "https://ai.meta.com/blog/llama-bank/", "Meta AI"),
+        ("Introducing Grok Bot", "https://x.ai/news/grok-bot", "xAI"),
+        ("Cohere opens Paris office", "https://cohere.com/blog/paris", "Cohere"),
+    ],
+)
+def test_on_the_labs_own_site_its_name_needs_no_context_word(title: str, url: str, entity: str) -> None:
+    assert matched(title=title, url=url) == {entity}
+    assert matched(title=title, url="https://news.example/" + url.split("/", 3)[3]) == set()
+
+
 def test_a_hit_is_shown_on_the_name_not_on_its_context_word() -> None:
     """What an alert and `explain` show: the name that was found, not the context word that let it count."""
     [hit] = starter_matcher().match(title="", text="AI start-up Mistral released a chatbot. Users like it.").matches
