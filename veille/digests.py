@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
@@ -54,6 +55,9 @@ log = logging.getLogger(__name__)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_TIME = (8, 0)
+
+Clock = Callable[[], datetime]
+"""Where the digests read the time: ``utcnow`` in service, a frozen time in tests (never the wall clock there)."""
 _SPEC = re.compile(
     r"^(?P<every>hourly|daily|weekly)"
     r"(?:@(?:(?P<weekday>[a-z]{3})\s*)?(?P<hour>\d{1,2})?:(?P<minute>\d{2})|@(?P<day_only>[a-z]{3}))?$"
@@ -161,10 +165,10 @@ class DigestResult:
     error: str | None = None
 
 
-def claim_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestResult]:
-    """Claim every digest window that is due: one ``digests`` row per (channel, due time), the channel's
-    queued alerts attached to it. Returns the new digests (empty ones are recorded, not sent)."""
-    now = now or utcnow()
+def claim_due_digests(ctx: Context, *, clock: Clock = utcnow) -> list[DigestResult]:
+    """Claim every digest window that is due at ``clock()``: one ``digests`` row per (channel, due time), the
+    channel's queued alerts attached to it. Returns the new digests (empty ones are recorded, not sent)."""
+    now = clock()
 
     def work(s: Session) -> list[DigestResult]:
         claimed = []
@@ -211,10 +215,10 @@ def claim_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestR
     return ctx.db.run(work)
 
 
-def send_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestResult]:
+def send_due_digests(ctx: Context, *, clock: Clock = utcnow) -> list[DigestResult]:
     """Claim the due windows, then send every digest that is due (new ones, retries, interrupted ones)."""
-    now = now or utcnow()
-    claimed = claim_due_digests(ctx, now)
+    now = clock()
+    claimed = claim_due_digests(ctx, clock=lambda: now)
     stale = now - timedelta(seconds=ctx.settings.stale_after)
     due = ctx.db.run(lambda s: list(s.scalars(
         select(Digest.id).where(
@@ -223,7 +227,7 @@ def send_due_digests(ctx: Context, now: datetime | None = None) -> list[DigestRe
         ).order_by(Digest.id)
     )))
     results = [r for r in claimed if r.status == "empty"]
-    results += [send_digest(ctx, digest_id) for digest_id in due]
+    results += [send_digest(ctx, digest_id, clock=clock) for digest_id in due]
     return results
 
 
@@ -234,9 +238,9 @@ class _Claimed:
     alert_ids: list[int]
 
 
-def send_digest(ctx: Context, digest_id: int) -> DigestResult:
+def send_digest(ctx: Context, digest_id: int, *, clock: Clock = utcnow) -> DigestResult:
     """Claim one due digest, send it as one message, record the attempt. Safe to call twice."""
-    claimed = ctx.db.run(_claim, ctx, digest_id, utcnow())
+    claimed = ctx.db.run(_claim, ctx, digest_id, clock())
     if isinstance(claimed, DigestResult):
         return claimed
     channel = claimed.channel
@@ -253,7 +257,7 @@ def send_digest(ctx: Context, digest_id: int) -> DigestResult:
     except Exception as exc:  # a bug in a transport must not lose the digest
         log.exception("transport crashed", extra={"digest_id": digest_id, "channel": channel.name})
         error = AlertError(f"{type(exc).__name__}: {exc}")
-    return ctx.db.run(_record, ctx, digest_id, claimed.alert_ids, error, time.monotonic() - started)
+    return ctx.db.run(_record, ctx, digest_id, claimed.alert_ids, error, time.monotonic() - started, clock())
 
 
 def _claim(s: Session, ctx: Context, digest_id: int, now: datetime) -> _Claimed | DigestResult:
@@ -301,14 +305,14 @@ def _release(s: Session, digest_id: int, at: datetime) -> None:
 
 
 def _record(
-    s: Session, ctx: Context, digest_id: int, alert_ids: list[int], error: AlertError | None, duration: float
+    s: Session, ctx: Context, digest_id: int, alert_ids: list[int], error: AlertError | None, duration: float,
+    now: datetime,
 ) -> DigestResult:
     digest = s.get(Digest, digest_id)
     channel = s.get(Channel, digest.channel_id) if digest is not None else None
     if digest is None or channel is None:  # the channel was removed while the digest was on its way
         return DigestResult(digest_id, "skipped", error="channel removed")
     alerts = s.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all() if alert_ids else []
-    now = utcnow()
     message = str(error) if error else None
     for alert in alerts:
         s.add(Attempt(alert_id=alert.id, at=now, ok=error is None, error=message, duration=duration))

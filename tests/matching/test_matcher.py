@@ -198,7 +198,6 @@ QUERY = '"Mistral AI" OR (Mistral (LLM OR modèle)) -vent'
         ("Le mistral souffle.", "Mistral", '"Mistral AI" not found and none of (LLM, modèle) found'),
         ("Le mistral, un vent froid, souffle sur le modèle.", "Mistral", 'excluded by "vent"'),
         ("Mistral AI a le vent en poupe.", "Mistral AI", 'excluded by "vent"'),
-        ("Un LLM sans nom.", "LLM", '"Mistral AI" not found and "Mistral" not found'),
     ],
 )
 def test_query_alone_decides(text: str, term: str, reason: str | None) -> None:
@@ -207,6 +206,16 @@ def test_query_alone_decides(text: str, term: str, reason: str | None) -> None:
         assert [(h.entity, h.term) for h in result.matches] == [("Mistral (requête)", term)]
     else:
         assert result.vetoed == (Veto(3, "Mistral (requête)", reason, term),)
+
+
+def test_a_query_is_about_the_first_part_of_each_and() -> None:
+    """`Mistral (LLM OR modèle)` mentions Mistral; its context words alone mention nothing, and a hit is shown
+    on Mistral even when a context word comes first."""
+    assert report(EntitySpec(3, "Mistral (requête)", query=QUERY), "Un LLM sans nom.") == MatchReport((), ())
+    (hit,) = report(EntitySpec(3, "M", query=QUERY), "Un LLM, publié hier.\n\nMistral le distribue. Un modèle.").matches
+    assert (hit.term, hit.snippet, hit.count) == ("Mistral", "Mistral le distribue.", 1)
+    _, (explained,) = Matcher([EntitySpec(3, "M", query=QUERY)]).explain(title="", text="Le LLM de Mistral.")
+    assert [(t.term, t.role) for t in explained.terms] == [("LLM", "context word"), ("Mistral", "mention")]
 
 
 def test_query_ignores_the_name_and_options() -> None:

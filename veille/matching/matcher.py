@@ -4,8 +4,10 @@ Every entity compiles to a query tree: either its `query`, or
     (name OR aliases OR exact aliases) AND NOT (excludes...) AND (require...)
 All the terms of all the trees go into one Aho-Corasick automaton, built once. For an article, the
 automaton runs once over each of its folded places (the page's title and text, and the feed's own title and
-summary of the item when given), whatever the number of entities; only the entities one of whose terms was
-found are then looked at.
+summary of the item when given), whatever the number of entities; only the entities one of whose mention
+terms was found are then looked at. The mention terms are the name and aliases, or what a query is about
+(the first part of each AND: `Mistral (LLM OR modèle)` mentions Mistral; LLM and modèle are its context
+words, as `--require` words are).
 """
 
 from __future__ import annotations
@@ -282,7 +284,7 @@ class Matcher:
             except QuerySyntaxError as error:
                 message = f"entity {spec.id} ({spec.name}): {error.message}"
                 raise QuerySyntaxError(message, error.position) from error
-            mentions = [term for term, positive in terms(tree) if positive]
+            mentions = _subjects(tree) or [term for term, positive in terms(tree) if positive]
         else:
             tree, mentions = _compile(spec)
         index = len(self._entities)
@@ -365,6 +367,28 @@ def _compile(spec: EntitySpec) -> tuple[Node, list[Term]]:
     if require:
         parts.append(Or(tuple(require), label="context word"))
     return And(tuple(parts)), mentions
+
+
+def _subjects(node: Node) -> list[Term] | None:
+    """The terms a query is about: those of the first part of each AND that looks for something, the others
+    being its context words (`Mistral (LLM OR modèle)` is about Mistral; `"Mistral AI" OR (Mistral LLM)`
+    about "Mistral AI" and Mistral). Whenever the query holds, one of them is found; None when no such
+    terms can be named (a part that only excludes, or `site:`)."""
+    match node:
+        case Term():
+            return [node]
+        case InTitle(term=term):
+            return [term]
+        case Or(children=children):
+            found: list[Term] = []
+            for child in children:
+                if (part := _subjects(child)) is None:
+                    return None
+                found.extend(part)
+            return found
+        case And(children=children):
+            return next((part for child in children if (part := _subjects(child)) is not None), None)
+    return None  # Not, Site
 
 
 def _searchable(phrase: str) -> bool:
