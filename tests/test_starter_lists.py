@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import veille
-from veille.cli.track import new_entity
+from veille.manage.entities import stored_entity
 from veille.matching import Matcher
 from veille.pipeline.match import entity_spec
 
@@ -34,7 +34,7 @@ def starter_matcher() -> Matcher:
     """The starter watchlist as `veille init --starter` stores it, compiled as the pipeline compiles it."""
     specs = []
     for number, item in enumerate(starter_watchlist(), start=1):
-        entity = new_entity(item["name"], item.get("aliases", []), item.get("excludes", []), item.get("options", {}))
+        entity = stored_entity(item)
         entity.id = number
         specs.append(entity_spec(entity))
     return Matcher(specs)
