@@ -20,6 +20,7 @@ from sqlalchemy import inspect, select, text
 
 from veille.storage.db import MIGRATIONS, Database
 from veille.storage.models import Alert, Article, Base, Channel, Entity, Feed
+from veille.storage.search import outside_models
 
 VEILLE = str(Path(sys.executable).with_name("veille"))
 
@@ -64,7 +65,7 @@ def test_empty_database_to_head(db: Database) -> None:
 def test_models_and_migrations_agree(db: Database) -> None:
     db.upgrade()
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": outside_models})
         differences = compare_metadata(context, Base.metadata)
     assert differences == [], "the models and the migrations differ: write a migration for\n" + "\n".join(
         map(str, differences))

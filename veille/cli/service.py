@@ -211,6 +211,10 @@ def matches(
     since: Annotated[
         str | None, typer.Option("--since", metavar="DURATION", help="e.g. 7d: only matches made since then.")
     ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", metavar="WORDS", help="Only articles whose title or text has every "
+                                                                   "one of these words (accents and case ignored).")
+    ] = None,
     as_json: JsonOption = False,
     limit: LimitOption = None,
 ) -> None:
@@ -220,7 +224,7 @@ def matches(
     ctx = context()
     window = duration_option(since, "--since")
     try:
-        found = list_matches(ctx, entity=entity, feed=feed, limit=limit,
+        found = list_matches(ctx, entity=entity, feed=feed, limit=limit, query=search,
                              since=timedelta(seconds=window) if window else None)
     except OperationError as exc:
         raise fail_on(exc) from exc

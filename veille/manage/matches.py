@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from veille.manage.errors import InvalidError, NotFoundError
 from veille.pipeline import Context
+from veille.storage import search
 from veille.storage.models import Article, Entity, Feed, Match, utcnow
 
 
@@ -51,17 +52,41 @@ class MatchView:
     alerts: tuple[dict[str, Any], ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class MatchPage:
+    total: int  # every match the filters select
+    items: tuple[MatchView, ...]  # the page of them asked for
+
+
 def list_matches(
     ctx: Context,
     *,
     entity: str | None = None,
     feed: str | None = None,
     since: timedelta | None = None,
+    query: str | None = None,
     limit: int | None = None,
     now: datetime | None = None,
 ) -> list[MatchView]:
     """Matches, newest first: of one tracked entity (its name, folded like names are), of one feed (its id
-    or URL), made within ``since`` of ``now``; the first ``limit`` of them (None: all)."""
+    or URL), made within ``since`` of ``now``, of articles whose title or text has every word of ``query``;
+    the first ``limit`` of them (None: all)."""
+    return list(find_matches(ctx, entity=entity, feed=feed, since=since, query=query, limit=limit, now=now).items)
+
+
+def find_matches(
+    ctx: Context,
+    *,
+    entity: str | None = None,
+    feed: str | None = None,
+    since: timedelta | None = None,
+    query: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> MatchPage:
+    """:func:`list_matches` a page at a time: ``limit`` matches after the first ``offset``, and how many the
+    filters select in all."""
     from veille.manage.channels import alert_history
     from veille.matching import fold_term
     from veille.stories import story_fields
@@ -70,10 +95,12 @@ def list_matches(
         raise InvalidError("must be 1 or more", field="limit")
     if since is not None and since <= timedelta(0):
         raise InvalidError("must be longer than zero", field="since")
+    if offset < 0:
+        raise InvalidError("must be 0 or more", field="offset")
     now = now or utcnow()
 
-    def load(s: Session) -> list[MatchView]:
-        query = (
+    def load(s: Session) -> MatchPage:
+        statement = (
             select(Match, Entity.name, Article, Feed.title, Feed.url)
             .join(Entity, Entity.id == Match.entity_id)
             .join(Article, Article.id == Match.article_id)
@@ -84,19 +111,25 @@ def list_matches(
             entity_id = s.scalar(select(Entity.id).where(Entity.name_key == fold_term(entity)))
             if entity_id is None:
                 raise NotFoundError(f"not tracked: {entity} (see `veille track list`)")
-            query = query.where(Match.entity_id == entity_id)
+            statement = statement.where(Match.entity_id == entity_id)
         if feed is not None:
             feed_id = _feed_id(s, feed)
             if feed_id is None:
                 raise NotFoundError(f"no feed {feed} (see `veille feeds list`)")
-            query = query.where(Article.feed_id == feed_id)
+            statement = statement.where(Article.feed_id == feed_id)
         if since is not None:
-            query = query.where(Match.matched_at >= now - since)
+            statement = statement.where(Match.matched_at >= now - since)
+        if query and query.strip():
+            statement = statement.where(search.matches(s, query))
+        total = s.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+        statement = statement.offset(offset) if offset else statement
         if limit is not None:
-            query = query.limit(limit)
-        return [_view(match, name, article, feed_title or feed_url, story_fields(s, article),
-                      alert_history(s, article.id, article.story_id))
-                for match, name, article, feed_title, feed_url in s.execute(query)]
+            statement = statement.limit(limit)
+        return MatchPage(total, tuple(
+            _view(match, name, article, feed_title or feed_url, story_fields(s, article),
+                  alert_history(s, article.id, article.story_id))
+            for match, name, article, feed_title, feed_url in s.execute(statement)
+        ))
 
     return ctx.db.run(load)
 
