@@ -33,8 +33,8 @@ def stored(web: HTTPFixture, database_url: str, veille_env: dict[str, str], monk
     }
     for path, (title, body) in articles.items():
         web.routes[path] = Route(page(title, body), "text/html")
-    web.routes["/feed.xml"] = Route(rss([{"title": t, "link": web.url(p), "guid": p} for p, (t, _) in articles.items()]),
-                                    "application/rss+xml")
+    items = [{"title": t, "link": web.url(p), "guid": p} for p, (t, _) in articles.items()]
+    web.routes["/feed.xml"] = Route(rss(items), "application/rss+xml")
     assert veille("feeds", "add", web.url("/feed.xml")).exit_code == 0
     assert veille("track", "add", "Kyutai").exit_code == 0
     assert veille("poll").exit_code == 0
