@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -37,6 +37,7 @@ from veille.manage.status import plural
 if TYPE_CHECKING:
     from rich.text import Text
 
+    from veille.manage.feeds import FeedView
     from veille.manage.matches import MatchView
 
 @app.command()
@@ -229,7 +230,7 @@ def matches(
     except OperationError as exc:
         raise fail_on(exc) from exc
     if as_json:
-        print_json([match_row(m) for m in found])
+        print_json([m.as_json() for m in found])
         return
     if is_terminal():
         print_table(("matched", "entity", "article", "alert"), (
@@ -239,29 +240,6 @@ def matches(
         print_table(("matched", "entity", "alert", "title", "url", "feed", "snippet"), (
             (iso(m.matched_at), m.entity, alert_cell(m), m.title, m.url, m.feed, m.snippet) for m in found
         ))
-
-
-def match_row(m: MatchView) -> dict[str, Any]:
-    """A match as `veille matches --json` shows it."""
-    return {
-        "entity": m.entity,
-        "title": m.title,
-        "url": m.url,
-        "feed": m.feed,
-        "snippet": m.snippet,
-        "highlight": list(m.highlight),
-        "term": m.term,
-        "count": m.count,
-        "in_title": m.in_title,
-        "published": iso(m.published),
-        "matched_at": iso(m.matched_at),
-        "alerted": m.alerted,
-        "reason": m.reason,
-        "where": list(m.where),
-        "story": m.story,
-        "also_covered_by": [{"outlet": c.outlet, "url": c.url} for c in m.also_covered_by],
-        "alerts": list(m.alerts),  # per channel, removed ones included
-    }
 
 
 def alert_cell(m: MatchView) -> str:
@@ -299,46 +277,29 @@ def status(
     show_all: Annotated[bool, typer.Option("--all", help="List every feed and channel, not only failing ones.")]
     = False,
 ) -> None:
-    from veille.manage.channels import list_channels
-    from veille.manage.feeds import list_feeds
-    from veille.manage.status import summary
+    from veille.manage.status import status_report
 
     ctx = context()
     now = utcnow()
-    state = summary(ctx, now=now)
-    feeds = [f.as_json() for f in list_feeds(ctx.db, now=now)]
-    channels = [c.as_json() for c in list_channels(ctx.db, now=now)]
+    report = status_report(ctx, now=now)
+    state = report.summary
     if as_json:
-        service = state.service
-        print_json({
-            "service": {
-                "running": service.running,
-                "state": service.describe(),
-                "last_beat": iso(service.last_beat),
-                "workers": [{"name": w.name, "host": w.host, "pid": w.pid, "started_at": iso(w.started_at),
-                             "last_seen": iso(w.seen_at)} for w in service.workers],
-            },
-            "feeds": feeds,
-            "channels": channels,
-            "alerts": {"pending": state.alerts_pending, "failed": state.alerts_failed, "sent": state.alerts_sent},
-            "articles": {"total": state.articles, "waiting_for_page": state.waiting_for_page},
-            "entities": state.entities,
-        })
+        print_json(report.as_json())
     else:
         out.print(state.line(), markup=False)
-        shown_feeds = feeds if show_all else [f for f in feeds if failing_feed(f)]
+        shown_feeds = report.feeds if show_all else [f for f in report.feeds if f.failing]
         if shown_feeds:
             print_table(("feed", "url", "last poll", "status", "failing", "next poll"), (
-                (f["title"] or f["url"], f["url"], ago(parse_iso(f["last_poll"]), now), feed_state(f),
-                 f"{plural(f['failures'], 'failure')} since {ago(parse_iso(f['failing_since']), now)}"
-                 if f.get("failing_since") else "", ago(parse_iso(f["next_poll"]), now))
+                (f.title or f.url, f.url, ago(f.last_poll_at, now), feed_state(f),
+                 f"{plural(f.failures, 'failure')} since {ago(f.failing_since, now)}" if f.failing_since else "",
+                 ago(f.next_poll_at, now))
                 for f in shown_feeds
             ), title="feeds")
-        shown_channels = channels if show_all else [c for c in channels if failing_channel(c)]
+        shown_channels = report.channels if show_all else [c for c in report.channels if c.failing]
         if shown_channels:
             print_table(("channel", "kind", "state", "since", "last error"), (
-                (c["name"], c["kind"], c["state"] if c["enabled"] else "paused", ago(parse_iso(c["since"]), now),
-                 c["last_error"]) for c in shown_channels
+                (c.name, c.kind, "paused" if c.pause.paused else c.state, ago(c.since, now), c.last_error)
+                for c in shown_channels
             ), title="channels")
         if show_all:
             workers = ", ".join(w.name for w in state.service.workers) or "none"
@@ -349,20 +310,8 @@ def status(
         raise typer.Exit(1)
 
 
-def failing_feed(f: dict[str, Any]) -> bool:
-    return bool(f["enabled"] and f["last_status"] == "error")
-
-
-def failing_channel(c: dict[str, Any]) -> bool:
-    return bool(c["enabled"] and c["state"] == "failing")
-
-
-def feed_state(f: dict[str, Any]) -> str:
-    if not f["enabled"]:
+def feed_state(f: FeedView) -> str:
+    if f.pause.paused:
         return "paused"
-    state = f["last_status"] or "not polled yet"
-    return f"{state}: {f['error']}" if f["error"] else state
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    state = f.last_status or "not polled yet"
+    return f"{state}: {f.error}" if f.error else state

@@ -4,7 +4,7 @@ page and the API)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -50,6 +50,33 @@ class MatchView:
     # the article's (or its story's) alerts, channel by channel, removed channels included: ``channel``,
     # ``status``, ``sent_at``, ``channel_removed``
     alerts: tuple[dict[str, Any], ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        """The match as every face shows it (`veille matches --json`, the API)."""
+        return {
+            "id": self.id,
+            "entity": self.entity,
+            "title": self.title,
+            "url": self.url,
+            "feed": self.feed,
+            "snippet": self.snippet,
+            "highlight": list(self.highlight),
+            "term": self.term,
+            "count": self.count,
+            "in_title": self.in_title,
+            "published": _iso(self.published),
+            "matched_at": _iso(self.matched_at),
+            "alerted": self.alerted,
+            "reason": self.reason,
+            "where": list(self.where),
+            "story": self.story,
+            "also_covered_by": [{"outlet": c.outlet, "url": c.url} for c in self.also_covered_by],
+            "alerts": list(self.alerts),  # per channel, removed ones included
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,10 @@ from veille.settings import Settings
 from veille.storage import pauses
 from veille.storage.db import Database, rowcount
 from veille.storage.models import Alert, Article, Channel, Entity, Feed, Heartbeat, utcnow
+
+if TYPE_CHECKING:
+    from veille.manage.channels import ChannelView
+    from veille.manage.feeds import FeedView
 
 log = logging.getLogger(__name__)
 
@@ -248,3 +253,42 @@ def summary(ctx: Context, *, now: datetime | None = None) -> Summary:
         )
 
     return ctx.db.run(load)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Everything `veille status` shows (and `GET /api/v1/status` answers)."""
+
+    summary: Summary
+    feeds: tuple[FeedView, ...]
+    channels: tuple[ChannelView, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        summary, service = self.summary, self.summary.service
+        return {
+            "service": {
+                "running": service.running,
+                "state": service.describe(),
+                "last_beat": _iso(service.last_beat),
+                "workers": [{"name": w.name, "host": w.host, "pid": w.pid, "started_at": _iso(w.started_at),
+                             "last_seen": _iso(w.seen_at)} for w in service.workers],
+            },
+            "feeds": [f.as_json() for f in self.feeds],
+            "channels": [c.as_json() for c in self.channels],
+            "alerts": {"pending": summary.alerts_pending, "failed": summary.alerts_failed, "sent": summary.alerts_sent},
+            "articles": {"total": summary.articles, "waiting_for_page": summary.waiting_for_page},
+            "entities": summary.entities,
+        }
+
+
+def status_report(ctx: Context, *, now: datetime | None = None) -> StatusReport:
+    from veille.manage.channels import list_channels
+    from veille.manage.feeds import list_feeds
+
+    now = now or utcnow()
+    return StatusReport(summary(ctx, now=now), tuple(list_feeds(ctx.db, now=now)),
+                        tuple(list_channels(ctx.db, now=now)))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
