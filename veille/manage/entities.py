@@ -13,7 +13,7 @@ entities that are not paused.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -345,6 +345,75 @@ def test_definition(
         label=label, description=definition.describe(), since=since,
         hits=tuple(p for p in found if p.hit is not None), vetoed=tuple(p for p in found if p.veto is not None),
     )
+
+
+# --------------------------------------------------------------------------- from a JSON body or a form
+
+FIELDS = ("name", "aliases", "aliases_exact", "exclude", "require", "query", "exact", "min_mentions", "in_title", "to")
+
+
+def definition_from(data: Mapping[str, Any], base: Definition | None = None) -> Definition:
+    """A definition from named values (a JSON body, a form), each checked for its type (InvalidError names
+    the field); missing ones are ``base``'s, or the defaults. ``query`` null or "" means none."""
+    current = base or Definition(name="")
+    values: dict[str, Any] = {}
+    for key in FIELDS:
+        if key not in data:
+            continue
+        value = data[key]
+        if key == "name":
+            if not isinstance(value, str):
+                raise InvalidError("expected a string", field=key)
+        elif key in ("aliases", "aliases_exact", "exclude", "require", "to"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidError("expected a list of strings", field=key)
+            value = tuple(value)
+        elif key == "query":
+            if value is not None and not isinstance(value, str):
+                raise InvalidError("expected a string or null", field=key)
+            value = value.strip() if value and value.strip() else None
+        elif key in ("exact", "in_title"):
+            if not isinstance(value, bool):
+                raise InvalidError("expected true or false", field=key)
+        elif key == "min_mentions" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidError("expected a whole number", field=key)
+        values[key] = value
+    return replace(current, **values)
+
+
+def entity_by_id(db: Database, entity_id: int, *, now: datetime | None = None) -> EntityView:
+    def work(s: Session) -> EntityView:
+        entity = s.get(Entity, entity_id)
+        if entity is None:
+            raise NotFoundError(f"no entity {entity_id}")
+        return view(s, entity, now)
+
+    return db.run(work)
+
+
+def update_entity(db: Database, entity_id: int, data: Mapping[str, Any], *, now: datetime | None = None) -> EntityView:
+    """Replace the given parts of an entity's definition (the others stay): same id, matches kept; the new
+    definition is checked as a new one is."""
+
+    def work(s: Session) -> EntityView:
+        entity = s.get(Entity, entity_id)
+        if entity is None:
+            raise NotFoundError(f"no entity {entity_id}")
+        new = check(definition_from(data, definition_of(entity)))
+        row = new.entity()
+        if row.name_key != entity.name_key and s.scalar(select(Entity.id).where(Entity.name_key == row.name_key)):
+            raise ConflictError(f"already tracked: {row.name}")
+        check_channels(s, row.options.get("to", ()))
+        entity.name, entity.name_key = row.name, row.name_key
+        entity.aliases, entity.excludes = row.aliases, row.excludes
+        entity.options = {**{k: v for k, v in (entity.options or {}).items() if k not in _OPTION_KEYS}, **row.options}
+        s.flush()
+        return view(s, entity, now)
+
+    return db.run(work)
+
+
+_OPTION_KEYS = ("exact_aliases", "require", "exact", "query", "min_mentions", "in_title", "to")
 
 
 # --------------------------------------------------------------------------- editing
