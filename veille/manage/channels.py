@@ -340,6 +340,71 @@ def list_channels(db: Database, *, limit: int | None = None, now: datetime | Non
     return rows[:limit]
 
 
+def channel_by_name(db: Database, name: str, *, now: datetime | None = None) -> ChannelView:
+    return db.run(lambda s: view(find_channel(s, name), now))
+
+
+def update_channel(
+    ctx: pipeline.Context, name: str, data: Mapping[str, Any], *, now: datetime | None = None
+) -> ChannelView:
+    """Change a channel in place (its alerts and their history stay): ``name`` (entities routed to it follow
+    the new name), ``target``, ``secret`` (webhooks; "" removes it), ``admin``, ``digest`` ("" or None: each
+    alert as it comes) and ``tz``. Each value is checked as `channels add` checks it."""
+    from veille.alerts import validate_target
+
+    now = now or utcnow()
+
+    def work(s: Session) -> ChannelView:
+        channel = find_channel(s, name)
+        options = dict(channel.options or {})
+        if "target" in data:
+            try:
+                channel.target = validate_target(channel.kind, str(data["target"]))
+            except ValueError as exc:
+                raise InvalidError(str(exc), field="target") from exc
+        if "secret" in data:
+            if channel.kind != "webhook":
+                raise InvalidError("a secret is for webhook channels only", field="secret")
+            if data["secret"]:
+                options["secret"] = str(data["secret"])
+            else:
+                options.pop("secret", None)
+        if "admin" in data:
+            channel.admin = bool(data["admin"])
+        if "digest" in data or "tz" in data:
+            digest = data.get("digest", options.get("digest")) or None
+            tz = data.get("tz", options.get("tz"))
+            if digest is None:
+                if data.get("tz"):
+                    raise InvalidError("the time zone is that of a digest: give a digest too", field="tz")
+                options.pop("digest", None)
+                options.pop("tz", None)
+                channel.next_digest_at = None
+            else:
+                try:
+                    schedule = parse_schedule(str(digest), tz or None)
+                except ValueError as exc:
+                    raise InvalidError(str(exc), field="digest") from exc
+                options.update(digest=schedule.spec, tz=schedule.tz)
+                channel.next_digest_at = schedule.next_after(now)
+        if "name" in data and data["name"] != channel.name:
+            new = str(data["name"] or "").strip()
+            if not new or any(ch.isspace() for ch in new):
+                raise InvalidError("the name must be one word, e.g. research-slack", field="name")
+            if new in _names(s):
+                raise ConflictError(f"a channel is already named {new!r}")
+            for entity in _routed(s, channel.name):
+                entity_options = dict(entity.options or {})
+                entity_options["to"] = [new if n == channel.name else n for n in entity_options.get("to", [])]
+                entity.options = entity_options
+            channel.name = new
+        channel.options = options
+        s.flush()
+        return view(channel, now)
+
+    return ctx.db.run(work)
+
+
 def is_listed(channel: Channel) -> bool:
     """Whether a channel is shown and usable: every one but removed ones."""
     return pauses.removed(channel.options) is None
