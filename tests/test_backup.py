@@ -81,7 +81,7 @@ def test_export_then_import_into_an_empty_database(tmp_path: Path, monkeypatch: 
     backup = tmp_path / "backup.json"
     backup.write_text(exported.stdout, encoding="utf-8")
     data = json.loads(exported.stdout)
-    assert data["format"] == "veille-backup" and data["version"] == 1
+    assert data["format"] == "veille-backup" and data["version"] == 2
     assert (len(data["feeds"]), len(data["entities"]), len(data["channels"])) == (3, 3, 3)
 
     fresh_database(tmp_path, monkeypatch, "restored.db")
@@ -210,15 +210,15 @@ def test_pauses_and_backfill_survive_a_round_trip(tmp_path: Path, monkeypatch: p
     set_pauses_and_backfill()
     data = json.loads(veille("export").stdout)
     feeds = {f["url"]: f for f in data["feeds"]}
-    assert feeds["https://a.example/feed.xml"] == {**feeds["https://a.example/feed.xml"], "enabled": False,
-                                                   "resume_at": "2031-01-02T03:04:05+00:00", "backfill": 0}
-    assert feeds["https://b.example/rss"] == {**feeds["https://b.example/rss"], "enabled": False,
-                                              "resume_at": None, "backfill": 604800}
+    assert feeds["https://a.example/feed.xml"] == {**feeds["https://a.example/feed.xml"], "paused": True,
+                                                   "paused_until": "2031-01-02T03:04:05+00:00", "backfill": 0}
+    assert feeds["https://b.example/rss"] == {**feeds["https://b.example/rss"], "paused": True,
+                                              "paused_until": None, "backfill": 604800}
     assert feeds["https://news.example/atom.xml"]["backfill"] is None
     kyutai = next(e for e in data["entities"] if e["name"] == "Kyutai")
-    assert (kyutai["enabled"], kyutai["resume_at"]) == (False, "2031-02-03T04:05:06+00:00")
+    assert (kyutai["paused"], kyutai["paused_until"]) == (True, "2031-02-03T04:05:06+00:00")
     team = next(c for c in data["channels"] if c["name"] == "team")
-    assert (team["enabled"], team["resume_at"]) == (False, "2031-03-04T05:06:07+00:00")
+    assert (team["paused"], team["paused_until"]) == (True, "2031-03-04T05:06:07+00:00")
     backup = tmp_path / "backup.json"
     backup.write_text(json.dumps(data), encoding="utf-8")
 
@@ -230,6 +230,25 @@ def test_pauses_and_backfill_survive_a_round_trip(tmp_path: Path, monkeypatch: p
     listed = {f["url"]: f for f in veille("feeds", "list", "--json").json()}
     assert listed["https://a.example/feed.xml"]["resume_at"] == "2031-01-02T03:04:05+00:00"
     assert listed["https://b.example/rss"]["backfill"] == 604800
+
+
+def test_a_version_1_backup_with_the_old_names_still_imports(tmp_path: Path) -> None:
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps({"format": "veille-backup", "version": 1, "feeds": [
+        {"url": "https://a.example/feed.xml", "interval": 600, "interval_fixed": True, "enabled": False,
+         "resume_at": "2031-01-02T03:04:05+00:00"}],
+        "entities": [{"name": "Mistral AI", "aliases": ["Mistral"], "excludes": ["vent"],
+                      "options": {"exact_aliases": ["MAI"], "require": ["IA"], "min_mentions": 2}}],
+        "channels": [{"name": "hook", "kind": "webhook", "target": "https://hooks.example/x",
+                      "options": {"secret": "s3cret"}, "enabled": False}]}), encoding="utf-8")
+    assert veille("import", str(path)).exit_code == 0
+    [feed] = veille("feeds", "list", "--json").json()
+    assert (feed["every"], feed["paused"], feed["paused_until"]) == ("10m", True, "2031-01-02T03:04:05+00:00")
+    [entity] = veille("track", "list", "--json").json()
+    assert (entity["aliases"], entity["aliases_exact"], entity["exclude"], entity["require"],
+            entity["min_mentions"]) == (["Mistral"], ["MAI"], ["vent"], ["IA"], 2)
+    [channel] = json.loads(veille("export").stdout)["channels"]
+    assert (channel["secret"], channel["paused"]) == ("s3cret", True)
 
 
 def test_a_backup_without_the_new_fields_still_imports(tmp_path: Path) -> None:

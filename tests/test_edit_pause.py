@@ -276,7 +276,7 @@ def test_feeds_edit_changes_a_feed_in_place(news: Newsroom) -> None:
                     "--feed-text", "never", "--json")
     assert edited.exit_code == 0, edited.stderr
     feed = edited.json()
-    assert (feed["id"], feed["title"], feed["tags"], feed["every"]) == (1, "Mon flux", ["ia", "labs"], "10m (fixed)")
+    assert (feed["id"], feed["title"], feed["tags"], feed["every"]) == (1, "Mon flux", ["ia", "labs"], "10m")
     assert veille("feeds", "list", "--json").json()[0] == feed
     again = veille("feeds", "edit", "1", "--adaptive", "--clear-tags", "--tag", "news", "--title", "", "--json").json()
     assert (again["interval_mode"], again["tags"], again["title"]) == ("adaptive", ["news"], None)

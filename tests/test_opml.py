@@ -53,7 +53,7 @@ def test_export_then_import_restores_what_the_user_set(web: HTTPFixture, tmp_pat
     before = kept()
     by_url = {f["url"]: f for f in before}
     assert by_url[paused] == {**by_url[paused], "enabled": False, "resume_at": RESUME.isoformat(), "backfill": 0,
-                              "every": "90s (fixed)", "feed_text": "always"}
+                              "every": "90s", "feed_text": "always"}
     assert by_url[stopped]["enabled"] is False and by_url[stopped]["resume_at"] is None
     assert by_url[week]["backfill"] == 604800 and by_url[week]["interval_fixed"] is False
 
@@ -110,7 +110,7 @@ def test_import_backfill_flag_and_a_file_without_veille_attributes(tmp_path: Pat
     feeds = {f["url"]: f for f in veille("feeds", "list", "--json").json()}
     assert {url: f["backfill"] for url, f in feeds.items()} == {  # the flag over the file's
         "https://a.example/feed.xml": 0, "https://b.example/rss": 0, "https://c.example/atom": 0}
-    assert feeds["https://b.example/rss"]["every"] == "1h (fixed)"
+    assert feeds["https://b.example/rss"]["every"] == "1h"
     a = feeds["https://a.example/feed.xml"]
     assert (a["interval_fixed"], a["enabled"], a["resume_at"], a["feed_text"]) == (False, True, None, "auto")
     assert feeds["https://c.example/atom"]["title"] is None  # an outline titled by its URL has no title

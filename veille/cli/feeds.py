@@ -178,7 +178,7 @@ def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
         print_json([f.as_json() for f in feeds])
         return
     print_table(("id", "url", "title", "every", "last poll", "status"),
-                ((f.id, f.url, f.title, f.every, ago(f.last_poll_at), f.pause.describe() or f.last_status or "-")
+                ((f.id, f.url, f.title, f.every_text, ago(f.last_poll_at), f.pause.describe() or f.last_status or "-")
                  for f in feeds))
 
 
@@ -232,7 +232,7 @@ def feeds_edit(
         print_json(edited.as_json())
         return
     tags = f"; tags: {', '.join(edited.tags)}" if edited.tags else ""
-    out.print(f"edited feed {edited.id}: {edited.title or edited.url}, every {edited.every}{tags}", markup=False)
+    out.print(f"edited feed {edited.id}: {edited.title or edited.url}, every {edited.every_text}{tags}", markup=False)
     if backfill is not None and edited.first_polled:
         err.print("note: its first poll is done; --backfill applies to a feed's first poll only", markup=False)
 

@@ -32,11 +32,12 @@ from veille.manage.channels import is_listed
 from veille.manage.entities import stored_entity
 from veille.manage.errors import InvalidError
 from veille.matching import QuerySyntaxError, fold_term
+from veille.settings import parse_duration
 from veille.storage.db import Database
 from veille.storage.models import Channel, Entity, Feed, utcnow
 
 FORMAT = "veille-backup"
-VERSION = 1
+VERSION = 2  # 1: entities with excludes/options, pauses as enabled/resume_at; still read
 FEED_TEXT = ("auto", "always", "never")
 
 
@@ -90,31 +91,93 @@ def export_backup(db: Database, *, now: datetime | None = None) -> dict[str, Any
 
 
 def _export(s: Session, now: datetime) -> dict[str, Any]:
+    """Version 2: the names every face uses (an entity's parts as the API names them; ``paused`` and
+    ``paused_until`` for every pause; a feed's fixed interval as ``every``)."""
+    from veille.manage.entities import definition_of
+    from veille.manage.pauses import state_of
+    from veille.settings import format_duration
+
+    def pause(row: Feed | Entity | Channel) -> dict[str, Any]:
+        state = state_of(row, now)
+        return {"paused": state.paused, "paused_until": _time(state.until)}
+
     feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
     entities = s.scalars(select(Entity).order_by(Entity.id)).all()
     channels = [c for c in s.scalars(select(Channel).order_by(Channel.id)) if is_listed(c)]  # not removed ones
+    exported_entities = []
+    for e in entities:
+        d = definition_of(e)
+        exported_entities.append({
+            "name": d.name, "aliases": list(d.aliases), "aliases_exact": list(d.aliases_exact),
+            "exclude": list(d.exclude), "require": list(d.require), "query": d.query, "exact": d.exact,
+            "min_mentions": d.min_mentions, "in_title": d.in_title, "to": list(d.to), **pause(e),
+        })
     return {
         "format": FORMAT,
         "version": VERSION,
         "veille": __version__,
         "exported_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "feeds": [
-            {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []), "enabled": f.enabled,
-             "interval": f.interval, "interval_fixed": f.interval_fixed, "feed_text": f.feed_text,
-             "backfill": f.backfill, "resume_at": _time(f.resume_at)}
+            {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []),
+             "every": format_duration(f.interval) if f.interval_fixed else None, "interval": f.interval,
+             "feed_text": f.feed_text, "backfill": f.backfill, **pause(f)}
             for f in feeds
         ],
-        "entities": [
-            {"name": e.name, "aliases": list(e.aliases or []), "excludes": list(e.excludes or []),
-             "options": dict(e.options or {}), "enabled": e.enabled, "resume_at": _time(e.resume_at)}
-            for e in entities
-        ],
+        "entities": exported_entities,
         "channels": [
-            {"name": c.name, "kind": c.kind, "target": c.target, "options": dict(c.options or {}),
-             "enabled": c.enabled, "admin": c.admin, "resume_at": _time(c.resume_at)}
+            {"name": c.name, "kind": c.kind, "target": c.target, "secret": (c.options or {}).get("secret"),
+             "admin": c.admin, "digest": (c.options or {}).get("digest"), "tz": (c.options or {}).get("tz"),
+             **pause(c)}
             for c in channels
         ],
     }
+
+
+def _from_version_2(document: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 document in the shape version 1 is checked in (same checks, same messages)."""
+
+    def pause(item: Mapping[str, Any]) -> dict[str, Any]:
+        paused = item.get("paused", False)
+        return {"enabled": not paused if isinstance(paused, bool) else paused,
+                "resume_at": item.get("paused_until") if paused else None}
+
+    def feed(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        every = item.get("every")
+        out = {k: v for k, v in item.items() if k not in ("every", "paused", "paused_until")}
+        if every is not None:
+            try:
+                out["interval"] = parse_duration(every)
+            except (TypeError, ValueError):
+                out["interval"] = every  # refused by the check, which names the field
+            out["interval_fixed"] = True
+        return {**out, **pause(item)}
+
+    def entity(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        options: dict[str, Any] = {}
+        for key, stored in (("aliases_exact", "exact_aliases"), ("require", None), ("query", None), ("exact", None),
+                            ("min_mentions", None), ("in_title", None), ("to", None)):
+            value = item.get(key)
+            if value not in (None, [], False) and not (key == "min_mentions" and value == 1):
+                options[stored or key] = value
+        return {"name": item.get("name"), "aliases": item.get("aliases", []), "excludes": item.get("exclude", []),
+                "options": options, **pause(item)}
+
+    def channel(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        options = {key: item[key] for key in ("secret", "digest", "tz") if item.get(key) is not None}
+        return {"name": item.get("name"), "kind": item.get("kind"), "target": item.get("target"),
+                "options": options, "admin": item.get("admin", False), **pause(item)}
+
+    converted = dict(document)
+    for key, convert in (("feeds", feed), ("entities", entity), ("channels", channel)):
+        if isinstance(document.get(key), list):
+            converted[key] = [convert(item) for item in document[key]]
+    return converted
 
 
 # --------------------------------------------------------------------------- reading and checking
@@ -192,8 +255,11 @@ def read_backup(content: bytes) -> Backup:
         raise BackupError(f"not JSON: {exc}") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise BackupError(f'not a veille backup (no "format": "{FORMAT}"; `veille export` writes one)')
-    if document.get("version") != VERSION:
-        raise BackupError(f"backup version {document.get('version')!r} is not supported (this veille reads {VERSION})")
+    if document.get("version") not in (1, VERSION):
+        raise BackupError(f"backup version {document.get('version')!r} is not supported (this veille reads 1 and "
+                          f"{VERSION})")
+    if document["version"] == 2:
+        document = _from_version_2(document)
     backup = Backup()
     seen: set[str] = set()
     for index, item in enumerate(_list(document, "feeds")):

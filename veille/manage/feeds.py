@@ -310,7 +310,7 @@ class FeedView:
     resume_at: datetime | None = None
 
     @property
-    def every(self) -> str:
+    def every_text(self) -> str:
         """The interval and how it is chosen: "5m (fixed)" (``--every``), "12m (adaptive)" (learned)."""
         if self.interval_fixed:
             return f"{format_duration(self.interval)} (fixed)"
@@ -334,7 +334,7 @@ class FeedView:
             "interval": self.interval,
             "interval_fixed": self.interval_fixed,
             "interval_mode": "fixed" if self.interval_fixed else "adaptive",
-            "every": self.every,
+            "every": format_duration(self.interval) if self.interval_fixed else None,  # as `--every` takes it
             "last_poll": _iso(self.last_poll_at),
             "last_status": self.last_status,
             "error": self.error,
