@@ -6,7 +6,7 @@ PostgreSQL: a stored generated ``tsvector`` column (``articles.search``, ``simpl
 removed by ``veille_unaccent``: the ``unaccent`` extension when the server has it, else the text as it is)
 with a GIN index.
 
-Both live outside the models (migration 0006 creates them): :func:`outside_models` tells the schema check
+Both live outside the models (migration 0007 creates them): :func:`outside_models` tells the schema check
 to leave them alone. A later migration that recreates ``articles`` on SQLite (a batch copy) must recreate the
 triggers and rebuild the index. A query is a list of words, all of which must appear (case and, where the database
 can, accents ignored); punctuation and query operators are taken as spaces.

@@ -1,7 +1,7 @@
 """full-text search over articles
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 
 SQLite: an FTS5 table over articles' titles and texts, kept in step by triggers, filled from what is stored.
@@ -12,8 +12,8 @@ See veille/storage/search.py.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
