@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import html
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 READY_TIMEOUT = 5.0     # seconds /readyz waits for the database before it answers 503
+FORM_MAX_BODY = 16 * 1024  # bytes: a sign-in form is a name and a password
+STARTUP_UPGRADE = 10.0  # seconds the start waits for the schema upgrade before serving anyway
 UPGRADE_RETRY = 10.0    # seconds between two tries at upgrading a database that was unavailable at start
 
 
@@ -85,6 +88,16 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "revision": found.revision})
 
 
+async def home(request: Request) -> Response:
+    """``/``: a placeholder until the web page's overview (issue 13) takes its place."""
+    who = auth.principal_of(request)
+    name = html.escape(who.user or who.token or "") if who else ""
+    form = (f'<form method="post" action="/logout"><input type="hidden" name="{auth.CSRF_FIELD}" '
+            f'value="{html.escape(auth.csrf_token(request))}"><button type="submit">Sign out</button></form>')
+    return HTMLResponse('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>veille</title></head>'
+                        f"<body><main><h1>veille</h1><p>Signed in as {name}.</p>{form}</main></body></html>")
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
@@ -112,7 +125,9 @@ def create_app(ctx: Context, *, on_articles: OnArticles | None = None,
     settings = ctx.settings
 
     def cap_for(path: str) -> int:
-        return settings.max_feed_bytes if is_callback(path) else settings.web_max_body
+        if is_callback(path):
+            return settings.max_feed_bytes
+        return FORM_MAX_BODY if path in ("/login", "/logout") else settings.web_max_body
 
     async def run_parsing(fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
@@ -120,6 +135,7 @@ def create_app(ctx: Context, *, on_articles: OnArticles | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         upgrade = asyncio.create_task(_upgrade_when_possible(ctx))
+        await asyncio.wait({upgrade}, timeout=STARTUP_UPGRADE)  # ready at once in the usual case
         try:
             yield
         finally:
@@ -130,6 +146,7 @@ def create_app(ctx: Context, *, on_articles: OnArticles | None = None,
         CallbackRoute(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/", home, methods=["GET"]),
         Route("/login", auth.login_page, methods=["GET"]),
         Route("/login", auth.login, methods=["POST"]),
         Route("/logout", auth.logout, methods=["POST"]),
