@@ -418,3 +418,19 @@ def test_veille_run_starts_the_web_server_and_stops_it(veille_env: dict[str, str
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+
+
+def test_veille_web_says_why_it_cannot_listen(veille_env: dict[str, str]) -> None:
+    env = {**os.environ, **veille_env}
+    bad = subprocess.run([VEILLE, "web", "--listen", "nonsense"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "error: --listen: 'nonsense' is not HOST:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every interface)"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["VEILLE_WEB_LISTEN"] = f"127.0.0.1:{port}"
+        busy = subprocess.run([VEILLE, "web"], env=env, capture_output=True, text=True, timeout=60)
+    assert busy.returncode == 1
+    assert busy.stderr.splitlines()[-1] == (f"error: cannot listen on 127.0.0.1:{port} (VEILLE_WEB_LISTEN): "
+                                            f"Address already in use")

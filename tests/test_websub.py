@@ -457,6 +457,25 @@ def test_signed_push_stores_the_new_items_and_hands_them_on(env: Callable[..., V
     assert handed == [((article_id,), ())]
 
 
+def test_eight_pushes_at_once_are_all_stored(env: Callable[..., Veille], web: HTTPFixture, hub: Hub) -> None:
+    """Eight hubs' worth of pushes at the same moment: parsed one at a time on the web server's parsing thread
+    (lxml and feedparser never on two threads at once), every item stored, nothing crashed."""
+    v = env()
+    feed_id, form = subscribed(v, web, hub)
+    documents = [hub_feed(hub.url, form["hub.topic"], [(f"urn:{n}:{i}", f"Item {n}.{i}", web.url(f"/p{n}-{i}"))
+                                                      for i in range(20)]) for n in range(8)]
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda d=document: answers.append(hub.push(form, d).status_code))
+               for document in documents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers == [202] * 8
+    assert v.count(Entry, feed_id=feed_id) == 160 and v.rows()[0].pushes == 8
+    assert sorted(len(new) + len(ready) for new, ready in v.handed) == [20] * 8
+
+
 @pytest.mark.parametrize("signature", ["wrong secret", "missing", "unknown method"])
 def test_push_with_a_bad_signature_stores_nothing(env: Callable[..., Veille], web: HTTPFixture, hub: Hub,
                                                   signature: str) -> None:

@@ -49,6 +49,15 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def check_listen(value: str, name: str) -> str:
+    """``HOST:PORT`` as veille binds it (an empty host is every interface), or ValueError naming ``name``."""
+    host, _, port = value.strip().rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every "
+                         f"interface)")
+    return f"{host or '0.0.0.0'}:{port}"
+
+
 class Settings(BaseSettings):
     """Every setting veille reads; environment variables are `VEILLE_<NAME>`."""
 
@@ -129,12 +138,7 @@ class Settings(BaseSettings):
     def _listen(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or not value.strip():
             return None
-        host, _, port = value.strip().rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            name = f"VEILLE_{(info.field_name or 'web_listen').upper()}"
-            raise ValueError(f"{name}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every "
-                             f"interface)")
-        return f"{host or '0.0.0.0'}:{port}"
+        return check_listen(value, f"VEILLE_{(info.field_name or 'web_listen').upper()}")
 
     @property
     def web_address(self) -> str:

@@ -23,15 +23,17 @@ def start_web(*, listen: str | None, parent: int) -> None:
     """Settings, logging and the server; the database is upgraded once reachable (/readyz says 503 until)."""
     from veille import pipeline
     from veille.cli.common import setup_logging
-    from veille.settings import SettingsError, get_settings
+    from veille.settings import SettingsError, check_listen, get_settings
 
     try:
         settings = get_settings()
-        if listen is not None:
-            settings = settings.model_validate({**settings.model_dump(), "web_listen": listen})
-    except (SettingsError, ValueError) as exc:
-        message = str(exc).splitlines()
-        raise fail(next((line.strip() for line in message if "LISTEN" in line), message[0]), 2) from exc
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from exc
+    if listen is not None:
+        try:
+            settings = settings.model_copy(update={"web_listen": check_listen(listen, "--listen")})
+        except ValueError as exc:
+            raise fail(str(exc), 2) from exc
     setup_logging(settings)
     if settings.listen and not settings.web_listen:
         err.print("warning: VEILLE_LISTEN is deprecated: name it VEILLE_WEB_LISTEN", markup=False)
@@ -47,7 +49,8 @@ def start_web(*, listen: str | None, parent: int) -> None:
     try:
         serve(ctx, enqueue, parent_pid=parent or None)
     except OSError as exc:
-        raise fail(f"cannot listen on {settings.web_address} (VEILLE_WEB_LISTEN): {exc.strerror or exc}") from exc
+        where = "--listen" if listen is not None else "VEILLE_WEB_LISTEN"
+        raise fail(f"cannot listen on {settings.web_address} ({where}): {exc.strerror or exc}") from exc
 
 
 @app.command(help=WEB_HELP)

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -58,11 +59,26 @@ def make_config(ctx: Context, app: Any, *, address: tuple[str, int] | None = Non
     )
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv6 when the host is), for uvicorn to listen on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(ctx: Context, on_articles: OnArticles | None = None, *, parent_pid: int | None = None,
           address: tuple[str, int] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, or until the process ``parent_pid`` is gone (when `veille run` started
-    it). Raises OSError when the address cannot be bound."""
+    it). Raises OSError when the address cannot be bound (in use, not an address of this host)."""
     server = uvicorn.Server(make_config(ctx, create_app(ctx, on_articles=on_articles), address=address))
+    listener = bind(server.config.host, server.config.port)  # an address in use: OSError, said by the caller
     stop = threading.Event()
     if parent_pid:
         def watch() -> None:
@@ -79,10 +95,7 @@ def serve(ctx: Context, on_articles: OnArticles | None = None, *, parent_pid: in
     host, port = server.config.host, server.config.port
     log.info("web server listening", extra={"listen": f"{host}:{port}", "public_url": ctx.settings.public_url})
     try:
-        server.run()
-    except SystemExit as exc:  # uvicorn's answer to an address it cannot bind (it logged the reason)
-        if server.started:
-            raise
-        raise OSError(f"cannot listen on {host}:{port}") from exc
+        server.run(sockets=[listener])
     finally:
         stop.set()
+        listener.close()
