@@ -132,8 +132,7 @@ def run(
 ) -> None:
     ctx = context()
     web = None if no_web or no_serve else _start_web_server()
-    _banner_when_ready(ctx, concurrency or ctx.settings.worker_concurrency, beat=not no_beat,
-                       web=f"http://{ctx.settings.web_address}" if web is not None else None)
+    _banner_when_ready(ctx, concurrency or ctx.settings.worker_concurrency, beat=not no_beat, web=web)
     try:
         _run_worker(ctx, concurrency, no_beat)
     finally:
@@ -141,16 +140,25 @@ def run(
             _stop(web)
 
 
-def _banner_when_ready(ctx: pipeline.Context, processes: int, *, beat: bool, web: str | None) -> None:
-    """Print the banner (veille.cli.banner) on stdout once the worker is ready to take tasks."""
+def _banner_when_ready(ctx: pipeline.Context, processes: int, *, beat: bool,
+                       web: subprocess.Popen[bytes] | None) -> None:
+    """Print the banner (veille.cli.banner) on stdout once the worker is ready to take tasks; the web server's
+    address if it still runs (one that could not start said why on stderr: the worker runs on without it)."""
     from celery.signals import worker_ready
 
     from veille.cli import banner
     from veille.manage.status import summary
 
     def ready(**_: Any) -> None:
+        address = None
+        if web is not None:
+            if web.poll() is None:
+                address = f"http://{ctx.settings.web_address}"
+            else:
+                err.print("warning: the web server stopped (see its error above); the worker and beat run on",
+                          markup=False)
         try:
-            text = banner.render(ctx, summary(ctx), processes=processes, beat=beat, web=web,
+            text = banner.render(ctx, summary(ctx), processes=processes, beat=beat, web=address,
                                  activate=banner.activate_hint())
         except Exception as exc:  # the banner is a courtesy: the service runs on without it
             err.print(f"warning: no start-up banner: {exc}", markup=False)

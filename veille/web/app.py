@@ -76,9 +76,12 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """Readiness: the database answers and its schema is this veille's newest; else 503 and why."""
-    ctx: Context = request.app.state.ctx
+    state = request.app.state
+    check: asyncio.Future[service.Readiness] | None = state.ready_check
+    if check is None or check.done():  # one check at a time: a database that hangs holds one thread, not all
+        check = state.ready_check = asyncio.ensure_future(run_in_threadpool(service.readiness, state.ctx.db))
     try:
-        found = await asyncio.wait_for(run_in_threadpool(service.readiness, ctx.db), READY_TIMEOUT)
+        found = await asyncio.wait_for(asyncio.shield(check), READY_TIMEOUT)
     except TimeoutError:
         return JSONResponse({"status": "not ready", "error": f"the database did not answer within {READY_TIMEOUT:g} s"},
                             503, headers={"Retry-After": "5"})
@@ -169,6 +172,7 @@ def create_app(ctx: Context, *, on_articles: OnArticles | None = None,
     app.state.on_articles = on_articles
     app.state.parsing = run_parsing
     app.state.websub_busy = 0
+    app.state.ready_check = None
     return app
 
 
