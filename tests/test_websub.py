@@ -591,3 +591,13 @@ def test_veille_run_subscribes_and_a_push_alerts(veille_env: dict[str, str], web
             process.wait(10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_the_callback_answers_get_and_post_only(env: Callable[..., Veille], web: HTTPFixture, hub: Hub) -> None:
+    v = env()
+    feed_id, form = subscribed(v, web, hub)
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        for method in ("HEAD", "PUT", "DELETE"):
+            assert client.request(method, form["hub.callback"]).status_code == 405, method
+        assert client.post(form["hub.callback"], content=iter([b"<feed/>"])).status_code == 411  # chunked
+    assert v.rows()[0].pushes == 0 and v.count(Entry, feed_id=feed_id) == 0

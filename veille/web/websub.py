@@ -46,6 +46,7 @@ class CallbackRoute(Route):
 
     def __init__(self) -> None:
         super().__init__("/websub/{sub_id:int}/{token}", callback, methods=["GET", "POST"], name="websub")
+        self.methods = {"GET", "POST"}  # not HEAD (Starlette adds it to GET): a HEAD is neither a check nor a push
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
