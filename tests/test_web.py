@@ -212,7 +212,8 @@ def test_a_10_mb_body_is_refused_unread_and_the_server_stays_fine(web: Web) -> N
         refused = client.post("/api/v1/me", content=ten_mb, headers={"Authorization": f"Bearer {token}"})
         assert refused.status_code == 413
         assert refused.json() == {"error": "request body over the 4194304-byte cap"}
-        # announced but never sent: the answer comes at once, the connection is closed
+        # announced but never sent: the answer comes at once; the connection is closed once the client has
+        # not sent a new request head for VEILLE_WEB_TIMEOUT (2 s here)
         answer, closed = raw_request(web.port, b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n"
                                                b"Content-Type: application/x-www-form-urlencoded\r\n\r\n", b"name=")
         assert answer.startswith(b"HTTP/1.1 413 ") and closed

@@ -314,10 +314,10 @@ def test_settings_refuse_a_bad_public_url_or_listen_address(veille_env: dict[str
         Settings(listen="localhost")
     with pytest.raises(ValueError, match="VEILLE_WEB_LISTEN"):
         Settings(web_listen="localhost")
-    assert Settings().listen_address == ("127.0.0.1", 8080)  # this machine only, unless told otherwise
+    assert Settings(web_listen=None, listen=None).listen_address == ("127.0.0.1", 8080)  # this machine only
     assert Settings(web_listen="0.0.0.0:9001", listen="127.0.0.1:9000").listen_address == ("0.0.0.0", 9001)
     assert Settings(public_url="https://veille.example.org/x/").public_url == "https://veille.example.org/x"
-    assert Settings(listen=":9000").listen_address == ("0.0.0.0", 9000)
+    assert Settings(listen=":9000", web_listen=None).listen_address == ("0.0.0.0", 9000)  # the former name
     assert isinstance(SettingsError("x"), ValueError)
 
 

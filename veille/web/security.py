@@ -4,9 +4,11 @@
   inline script, ``nosniff``, no framing, ``Referrer-Policy``, ``Cache-Control: no-store`` unless the route
   set its own), on errors too.
 - :class:`BodyGuard`: a request body over its cap is refused with 413 before any of it is read (a declared
-  ``Content-Length``) or as soon as the bytes read pass the cap (a chunked body); a body that does not arrive
-  in time (no byte for ``timeout`` seconds, or not all of it within three times that) is cut off with 408.
-  Either way the connection is closed, so what the client still sends is never read.
+  ``Content-Length``) or as soon as the bytes read pass the cap (a chunked body). The rest of the body is
+  then discarded by uvicorn as it arrives, never kept, for at most ``timeout`` seconds (the request-head
+  deadline below): closing at once would make the kernel reset the connection while the client still sends,
+  and the client would lose the 413. A body that does not arrive in time (no byte for ``timeout`` seconds,
+  or not all of it within three times that) is cut off with 408 and the connection closed.
 - :func:`guarded_protocol`: uvicorn's HTTP protocol with a deadline on the request head, so a client that
   connects and sends nothing, or trickles its headers (slowloris), is disconnected after ``timeout`` seconds.
 """
@@ -115,7 +117,7 @@ class BodyGuard:
             if int(declared) > cap:
                 log.warning("request refused: body too large", extra={"path": _loggable(scope["path"]),
                                                                        "bytes": int(declared), "cap": cap})
-                await plain(send, 413, f"request body over the {cap}-byte cap", scope, close=True)
+                await plain(send, 413, f"request body over the {cap}-byte cap", scope)
                 return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 3 * self.timeout
@@ -155,7 +157,7 @@ class BodyGuard:
             if started:
                 raise
             log.warning("request refused: body too large", extra={"path": _loggable(scope["path"]), "cap": cap})
-            await plain(send, 413, f"request body over the {cap}-byte cap", scope, close=True)
+            await plain(send, 413, f"request body over the {cap}-byte cap", scope)
         except BodyTimeout:
             if started:
                 raise
