@@ -243,6 +243,8 @@ def veille_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str)
         "VEILLE_ALLOW_PRIVATE_ADDRESSES": "1",
         "VEILLE_CONTACT_URL": "https://veille.test/contact",
         "VEILLE_LOG_LEVEL": "WARNING",
+        # `veille run` starts the web server: each test on a port of its own, never the default 8080
+        "VEILLE_WEB_LISTEN": f"127.0.0.1:{free_port()}",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

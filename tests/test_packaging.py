@@ -30,7 +30,7 @@ def test_compose_has_redis_postgres_scalable_workers_and_one_beat() -> None:
     assert {"redis", "postgres", "worker", "beat"} <= set(services)
     assert "container_name" not in services["worker"]  # `--scale worker=N` needs no fixed name
     assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
-    for name in ("worker", "beat", "migrate"):
+    for name in ("worker", "beat", "migrate", "web"):
         env = services[name]["environment"]
         assert env["VEILLE_BROKER_URL"].startswith("redis://")
         assert env["VEILLE_DATABASE_URL"].startswith("postgresql+psycopg://")
@@ -41,7 +41,8 @@ def test_compose_commands_are_the_ones_the_tests_run() -> None:
     commands = {name: svc["command"] for name, svc in services.items() if name not in ("redis", "postgres")}
     assert commands == {
         "migrate": ["veille", "init"],
-        "worker": ["veille", "run", "--no-beat"],
+        "worker": ["veille", "run", "--no-beat", "--no-web"],
+        "web": ["veille", "web"],  # tests/test_web.py runs it
         "beat": ["celery", "-A", "worker", "beat", "--loglevel=INFO", "--schedule=/tmp/celerybeat-schedule"],
     }
 
@@ -74,7 +75,7 @@ def test_init_starter_seeds_only_an_empty_database() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("worker", [["veille", "run", "--no-beat", "-c", "1"],
+@pytest.mark.parametrize("worker", [["veille", "run", "--no-beat", "--no-web", "-c", "1"],
                                     ["celery", "-A", "worker", "worker", "-c", "1"]],
                          ids=["veille-run", "celery-worker"])
 def test_worker_and_beat_as_separate_processes(veille_env: dict[str, str], web: HTTPFixture, redis_url: str,

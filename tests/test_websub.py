@@ -27,6 +27,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import func, select
 
 from tests.conftest import HTTPFixture, Route, free_port
@@ -36,8 +37,9 @@ from veille.feeds.parse import link_header, parse_feed
 from veille.pipeline.context import Context
 from veille.settings import Settings, SettingsError, get_settings
 from veille.storage.models import Article, Entry, Feed, WebSubSubscription, utcnow
+from veille.web.app import create_app
+from veille.web.server import make_config
 from veille.websub.push import signature_ok
-from veille.websub.server import CallbackServer, make_server
 
 VEILLE = str(Path(sys.executable).with_name("veille"))
 LEASE = 864000
@@ -164,10 +166,25 @@ def article_page(title: str) -> bytes:
 # --------------------------------------------------------------------------- veille's side
 
 
+class WebServer:
+    """veille's web server (the app `veille web` serves, under uvicorn with its settings) on a thread of this
+    process, so that a test sees what it hands on."""
+
+    def __init__(self, ctx: Context, on_articles: Callable[[Sequence[int], Sequence[int]], None]) -> None:
+        self.server = uvicorn.Server(make_config(ctx, create_app(ctx, on_articles=on_articles)))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started, "the web server to start", 20)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
 @dataclass
 class Veille:
     ctx: Context
-    server: CallbackServer
+    server: WebServer
     handed: list[tuple[tuple[int, ...], tuple[int, ...]]]
 
     def rows(self) -> list[WebSubSubscription]:
@@ -199,7 +216,7 @@ class Veille:
 def start(monkeypatch: pytest.MonkeyPatch, database_url: str, *, public: bool = True, **env: str) -> Veille:
     port = free_port()
     monkeypatch.setenv("VEILLE_DATABASE_URL", database_url)
-    monkeypatch.setenv("VEILLE_LISTEN", f"127.0.0.1:{port}")
+    monkeypatch.setenv("VEILLE_WEB_LISTEN", f"127.0.0.1:{port}")
     if public:
         monkeypatch.setenv("VEILLE_PUBLIC_URL", f"http://127.0.0.1:{port}/")
     for key, value in env.items():
@@ -208,8 +225,7 @@ def start(monkeypatch: pytest.MonkeyPatch, database_url: str, *, public: bool = 
     ctx = pipeline.make_context(get_settings())
     ctx.db.upgrade()
     handed: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-    server = make_server(ctx, lambda new, ready: handed.append((tuple(new), tuple(ready))))
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    server = WebServer(ctx, lambda new, ready: handed.append((tuple(new), tuple(ready))))
     return Veille(ctx, server, handed)
 
 
@@ -225,8 +241,7 @@ def env(veille_env: dict[str, str], database_url: str, monkeypatch: pytest.Monke
 
     yield make
     for instance in started:
-        instance.server.shutdown()
-        instance.server.server_close()
+        instance.server.close()
 
 
 def subscribed(v: Veille, web: HTTPFixture, hub: Hub, *, entries: Sequence[tuple[str, str, str]] = ()) -> tuple[
@@ -297,8 +312,12 @@ def test_settings_refuse_a_bad_public_url_or_listen_address(veille_env: dict[str
         Settings(public_url="veille.example.org")
     with pytest.raises(ValueError, match="VEILLE_LISTEN"):
         Settings(listen="localhost")
+    with pytest.raises(ValueError, match="VEILLE_WEB_LISTEN"):
+        Settings(web_listen="localhost")
+    assert Settings(web_listen=None, listen=None).listen_address == ("127.0.0.1", 8080)  # this machine only
+    assert Settings(web_listen="0.0.0.0:9001", listen="127.0.0.1:9000").listen_address == ("0.0.0.0", 9001)
     assert Settings(public_url="https://veille.example.org/x/").public_url == "https://veille.example.org/x"
-    assert Settings(listen=":9000").listen_address == ("0.0.0.0", 9000)
+    assert Settings(listen=":9000", web_listen=None).listen_address == ("0.0.0.0", 9000)  # the former name
     assert isinstance(SettingsError("x"), ValueError)
 
 
@@ -438,6 +457,25 @@ def test_signed_push_stores_the_new_items_and_hands_them_on(env: Callable[..., V
     assert handed == [((article_id,), ())]
 
 
+def test_eight_pushes_at_once_are_all_stored(env: Callable[..., Veille], web: HTTPFixture, hub: Hub) -> None:
+    """Eight hubs' worth of pushes at the same moment: parsed one at a time on the web server's parsing thread
+    (lxml and feedparser never on two threads at once), every item stored, nothing crashed."""
+    v = env()
+    feed_id, form = subscribed(v, web, hub)
+    documents = [hub_feed(hub.url, form["hub.topic"], [(f"urn:{n}:{i}", f"Item {n}.{i}", web.url(f"/p{n}-{i}"))
+                                                      for i in range(20)]) for n in range(8)]
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda d=document: answers.append(hub.push(form, d).status_code))
+               for document in documents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers == [202] * 8
+    assert v.count(Entry, feed_id=feed_id) == 160 and v.rows()[0].pushes == 8
+    assert sorted(len(new) + len(ready) for new, ready in v.handed) == [20] * 8
+
+
 @pytest.mark.parametrize("signature", ["wrong secret", "missing", "unknown method"])
 def test_push_with_a_bad_signature_stores_nothing(env: Callable[..., Veille], web: HTTPFixture, hub: Hub,
                                                   signature: str) -> None:
@@ -521,7 +559,7 @@ def test_veille_run_subscribes_and_a_push_alerts(veille_env: dict[str, str], web
     assert veille("track", "add", "Kyutai").exit_code == 0
     assert veille("channels", "add", "webhook", web.url("/hook")).exit_code == 0
     env = {**os.environ, **veille_env, "VEILLE_BROKER_URL": redis_url, "VEILLE_DISPATCH_EVERY": "1s",
-           "VEILLE_PUBLIC_URL": f"http://127.0.0.1:{port}", "VEILLE_LISTEN": f"127.0.0.1:{port}",
+           "VEILLE_PUBLIC_URL": f"http://127.0.0.1:{port}", "VEILLE_WEB_LISTEN": f"127.0.0.1:{port}",
            "VEILLE_LOG_LEVEL": "INFO"}
     log = tmp_path / "service.log"
     with log.open("wb") as out:
@@ -553,3 +591,13 @@ def test_veille_run_subscribes_and_a_push_alerts(veille_env: dict[str, str], web
             process.wait(10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_the_callback_answers_get_and_post_only(env: Callable[..., Veille], web: HTTPFixture, hub: Hub) -> None:
+    v = env()
+    feed_id, form = subscribed(v, web, hub)
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        for method in ("HEAD", "PUT", "DELETE"):
+            assert client.request(method, form["hub.callback"]).status_code == 405, method
+        assert client.post(form["hub.callback"], content=iter([b"<feed/>"])).status_code == 411  # chunked
+    assert v.rows()[0].pushes == 0 and v.count(Entry, feed_id=feed_id) == 0

@@ -11,10 +11,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+DEFAULT_WEB_LISTEN = "127.0.0.1:8080"
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -46,6 +47,15 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def check_listen(value: str, name: str) -> str:
+    """``HOST:PORT`` as veille binds it (an empty host is every interface), or ValueError naming ``name``."""
+    host, _, port = value.strip().rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every "
+                         f"interface)")
+    return f"{host or '0.0.0.0'}:{port}"
 
 
 class Settings(BaseSettings):
@@ -84,14 +94,18 @@ class Settings(BaseSettings):
     worker_concurrency: int = 4  # two per core on 2 cores: tasks wait on the network as much as they compute
     poll_processes: int = 0  # processes `veille poll` extracts pages in: 0 = one per core, 1 = none
     public_url: str | None = None  # where the hubs reach this service (WebSub callbacks); unset: no WebSub
-    listen: str = "0.0.0.0:8080"   # address the WebSub callback server binds
+    web_listen: str | None = None  # HOST:PORT the web server binds (default 127.0.0.1:8080)
+    listen: str | None = None      # deprecated name of web_listen (VEILLE_LISTEN), read when it is unset
+    web_max_body: int = 4 * 1024 * 1024  # request bodies over this are refused (413); WebSub pushes: max_feed_bytes
+    web_timeout: float = 20.0      # a client's request head, and each read of its body, within this; a body in 3x
+    trusted_proxies: str = ""      # addresses whose X-Forwarded-For/-Proto the web server believes
     websub_lease: float = 864000.0  # lease asked of WebSub hubs (10 days); renewed before it ends
     backfill: float = 86400.0  # a feed's first poll alerts only on items published this recently (0: none)
     max_age: float = 30 * 86400.0  # after that, an item older than this when first seen alerts nobody
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
                      "stale_after", "delivery_first_retry", "delivery_retry_for", "backfill", "max_age",
-                     mode="before")
+                     "web_timeout", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):
@@ -119,19 +133,43 @@ class Settings(BaseSettings):
                              f"(e.g. https://veille.example.org)")
         return value
 
-    @field_validator("listen")
+    @field_validator("web_listen", "listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
-        host, _, port = value.strip().rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"VEILLE_LISTEN: {value!r} is not HOST:PORT (e.g. 0.0.0.0:8080)")
-        return f"{host or '0.0.0.0'}:{port}"
+    def _listen(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_listen(value, f"VEILLE_{(info.field_name or 'web_listen').upper()}")
+
+    @property
+    def web_address(self) -> str:
+        """Where the web server listens: VEILLE_WEB_LISTEN, else the deprecated VEILLE_LISTEN, else loopback."""
+        return self.web_listen or self.listen or DEFAULT_WEB_LISTEN
 
     @property
     def listen_address(self) -> tuple[str, int]:
-        """VEILLE_LISTEN as (host, port); an IPv6 host may be written in brackets."""
-        host, _, port = self.listen.rpartition(":")
+        """:attr:`web_address` as (host, port); an IPv6 host may be written in brackets."""
+        host, _, port = self.web_address.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @field_validator("web_max_body")
+    @classmethod
+    def _max_body(cls, value: int) -> int:
+        if value < 1024:
+            raise ValueError("VEILLE_WEB_MAX_BODY: at least 1024 bytes")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            if part == "*":
+                continue
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"VEILLE_TRUSTED_PROXIES: {part!r} is not an address or a CIDR network "
+                                 f"(e.g. 127.0.0.1, 10.0.0.0/8)") from exc
+        return ",".join(p.strip() for p in value.split(",") if p.strip())
 
     @field_validator("allowed_networks")
     @classmethod

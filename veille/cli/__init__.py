@@ -16,12 +16,12 @@ __all__ = ["COMMANDS", "MODULES", "app", "load_commands", "main"]
 # Which module registers each top-level command or group. `veille poll` on unchanged feeds is mostly
 # start-up, so a command imports its own module only; help, completion and unknown names import them all.
 COMMANDS = {
-    "init": "service", "poll": "service", "run": "service", "serve": "service", "matches": "service",
-    "status": "service",
+    "init": "service", "poll": "service", "run": "service", "matches": "service", "status": "service",
+    "web": "web", "serve": "web", "users": "accounts", "tokens": "accounts",
     "feeds": "feeds", "track": "track", "channels": "channels",
     "explain": "explain", "extract": "extract", "export": "backup", "import": "backup",
 }
-MODULES = ("backup", "channels", "explain", "extract", "feeds", "service", "track")
+MODULES = ("accounts", "backup", "channels", "explain", "extract", "feeds", "service", "track", "web")
 
 
 def load_commands(argv: Sequence[str] = ()) -> None:

@@ -188,7 +188,7 @@ class Typer(typer.Typer):
 
 # the top-level commands as `veille --help` lists them: first steps first
 ORDER = ("init", "run", "status", "feeds", "track", "channels", "matches", "poll", "explain", "extract", "export",
-         "import", "serve")
+         "import", "web", "users", "tokens")
 
 # Help wraps at the terminal's width (Click's default stops at 80 columns); in a pipe, 80.
 CONTEXT = {"max_content_width": 10_000}

@@ -43,13 +43,11 @@ def next_commands(summary: Summary) -> list[tuple[str, str]]:
     return steps
 
 
-def render(ctx: Context, summary: Summary, *, processes: int, beat: bool, serving: bool,
+def render(ctx: Context, summary: Summary, *, processes: int, beat: bool, web: str | None,
            activate: str | None) -> str:
     settings = ctx.settings
     what = f"a worker ({processes} process{'' if processes == 1 else 'es'})"
     what += " and the beat" if beat else " (no beat: it runs elsewhere)"
-    if serving:
-        what += f", WebSub callbacks on {settings.listen}"
     broker = safe_url(settings.resolved_broker_url) + (" (embedded, no server needed)" if settings.embedded_broker
                                                        else "")
     entities = f"{summary.entities} tracked {'entity' if summary.entities == 1 else 'entities'}"
@@ -64,6 +62,8 @@ def render(ctx: Context, summary: Summary, *, processes: int, beat: bool, servin
         ("watching", f"{plural(summary.feeds.total, 'feed')} for {entities}"),
         ("alerts go to", alerts),
     ]
+    if web:
+        rows.append(("web server", web))
     width = max(len(label) for label, _ in rows)
     lines = ["", f"veille is running: {what}."]
     lines += [f"{INDENT}{label.ljust(width)}  {value}" for label, value in rows]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +21,6 @@ from veille.cli.common import (
     context,
     duration_option,
     err,
-    fail,
     fail_on,
     is_terminal,
     iso,
@@ -96,36 +94,50 @@ def poll_report(summary: pipeline.PollSummary) -> str:
     return "\n".join(lines)
 
 
-@app.command()
+RUN_HELP = """The background service: a Celery worker with its beat, and the web server.
+
+The web server (`veille web`: the JSON API, the web page, the WebSub callback) runs as a child process on
+VEILLE_WEB_LISTEN (default 127.0.0.1:8080) and stops with the service; --no-web leaves it to a `veille web`
+elsewhere."""
+
+
+@app.command(help=RUN_HELP)
 def run(
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Worker processes.")] = None,
     no_beat: Annotated[bool, typer.Option("--no-beat", help="Worker only (beat runs elsewhere).")] = False,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="No WebSub callback server (it runs elsewhere).")]
+    no_web: Annotated[bool, typer.Option("--no-web", help="No web server (a `veille web` runs elsewhere).")]
     = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", hidden=True, help="Former name of --no-web.")] = False,
 ) -> None:
-    """The background service: a Celery worker with its beat (and the WebSub callback server when
-    VEILLE_PUBLIC_URL is set)."""
     ctx = context()
-    callbacks = None if no_serve or not ctx.settings.public_url else _start_callback_server()
-    _banner_when_ready(ctx, concurrency or ctx.settings.worker_concurrency, beat=not no_beat,
-                       serving=callbacks is not None)
+    web = None if no_web or no_serve else _start_web_server()
+    _banner_when_ready(ctx, concurrency or ctx.settings.worker_concurrency, beat=not no_beat, web=web)
     try:
         _run_worker(ctx, concurrency, no_beat)
     finally:
-        if callbacks is not None:
-            _stop(callbacks)
+        if web is not None:
+            _stop(web)
 
 
-def _banner_when_ready(ctx: pipeline.Context, processes: int, *, beat: bool, serving: bool) -> None:
-    """Print the banner (veille.cli.banner) on stdout once the worker is ready to take tasks."""
+def _banner_when_ready(ctx: pipeline.Context, processes: int, *, beat: bool,
+                       web: subprocess.Popen[bytes] | None) -> None:
+    """Print the banner (veille.cli.banner) on stdout once the worker is ready to take tasks; the web server's
+    address if it still runs (one that could not start said why on stderr: the worker runs on without it)."""
     from celery.signals import worker_ready
 
     from veille.cli import banner
     from veille.manage.status import summary
 
     def ready(**_: Any) -> None:
+        address = None
+        if web is not None:
+            if web.poll() is None:
+                address = f"http://{ctx.settings.web_address}"
+            else:
+                err.print("warning: the web server stopped (see its error above); the worker and beat run on",
+                          markup=False)
         try:
-            text = banner.render(ctx, summary(ctx), processes=processes, beat=beat, serving=serving,
+            text = banner.render(ctx, summary(ctx), processes=processes, beat=beat, web=address,
                                  activate=banner.activate_hint())
         except Exception as exc:  # the banner is a courtesy: the service runs on without it
             err.print(f"warning: no start-up banner: {exc}", markup=False)
@@ -136,10 +148,10 @@ def _banner_when_ready(ctx: pipeline.Context, processes: int, *, beat: bool, ser
     worker_ready.connect(ready, weak=False)
 
 
-def _start_callback_server() -> subprocess.Popen[bytes]:
-    """`veille serve` as a child process (its own memory; a crash of one does not take the other down); it
+def _start_web_server() -> subprocess.Popen[bytes]:
+    """`veille web` as a child process (its own memory; a crash of one does not take the other down); it
     stops by itself when this process goes away, even killed."""
-    return subprocess.Popen([sys.executable, "-m", "veille", "serve", "--parent", str(os.getpid())])
+    return subprocess.Popen([sys.executable, "-m", "veille", "web", "--parent", str(os.getpid())])
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -169,30 +181,6 @@ def _run_worker(ctx: pipeline.Context, concurrency: int | None, no_beat: bool) -
     if not no_beat:
         argv += ["--beat", f"--schedule={(data_dir / 'celerybeat-schedule').resolve()}"]
     celery_app.worker_main(argv)
-
-
-@app.command()
-def serve(
-    parent: Annotated[int, typer.Option("--parent", hidden=True, help="Stop when this process is gone.")] = 0,
-) -> None:
-    """The WebSub callback server alone, on VEILLE_LISTEN (`veille run` starts one itself when
-    VEILLE_PUBLIC_URL is set): hubs verify subscriptions and push new items there."""
-    ctx = context()
-    from veille.websub.server import serve as serve_callbacks
-
-    if not ctx.settings.public_url:
-        err.print("warning: VEILLE_PUBLIC_URL is not set: no hub is asked to call this server")
-
-    def enqueue(new: Sequence[int], ready: Sequence[int]) -> None:
-        from tasks.pages import fetch_later, match_later  # Celery, only once a push brings something new
-
-        fetch_later(new)
-        match_later(ready)
-
-    try:
-        serve_callbacks(ctx, enqueue, parent_pid=parent or None)
-    except OSError as exc:
-        raise fail(f"cannot listen on {ctx.settings.listen} (VEILLE_LISTEN): {exc.strerror or exc}") from exc
 
 
 MATCHES_HELP = """Matched articles, newest first: entity, title, URL, feed and the sentence that names the entity.
