@@ -58,17 +58,6 @@ class WebApp(Starlette):
         return SecurityHeaders(super().build_middleware_stack())
 
 
-async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` on Starlette's thread pool: database work, never lxml."""
-    return await run_in_threadpool(fn, *args, **kwargs)
-
-
-async def parsing(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` on the app's one parsing thread: feedparser, lxml, trafilatura."""
-    result: T = await request.app.state.parsing(fn, *args)
-    return result
-
-
 async def healthz(request: Request) -> Response:
     """Liveness: the process answers. No credentials, no database."""
     return JSONResponse({"status": "ok"})
