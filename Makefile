@@ -6,7 +6,11 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test check lint typecheck bench clean
+.PHONY: install install-dev run test check lint typecheck browser bench clean
+
+# The browser tests drive Debian's Chromium with Playwright; `make test` installs it when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +40,11 @@ typecheck: install-dev
 
 check: lint typecheck
 
-test: check
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Chromium for the browser tests (apt)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: check browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # `make bench`: the farm on loopback, veille against rss2email and a plain loop; figures in docs/performance.md.

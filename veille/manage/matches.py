@@ -108,6 +108,7 @@ def find_matches(
     feed: str | None = None,
     since: timedelta | None = None,
     query: str | None = None,
+    alerted: bool | None = None,
     limit: int | None = None,
     offset: int = 0,
     now: datetime | None = None,
@@ -148,6 +149,8 @@ def find_matches(
             statement = statement.where(Match.matched_at >= now - since)
         if query and query.strip():
             statement = statement.where(search.matches(s, query))
+        if alerted is not None:
+            statement = statement.where(Match.alerted.is_(alerted))
         total = s.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
         statement = statement.offset(offset) if offset else statement
         if limit is not None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import html
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +31,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from veille.manage import service
 from veille.pipeline import Context
-from veille.web import api, auth
+from veille.web import api, auth, pages
 from veille.web.security import BodyGuard, SecurityHeaders
 from veille.web.websub import CallbackRoute, OnArticles, is_callback
 
@@ -78,16 +77,6 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "not ready", "error": found.error, "revision": found.revision,
                              "expected": found.expected}, 503, headers={"Retry-After": "5"})
     return JSONResponse({"status": "ready", "revision": found.revision})
-
-
-async def home(request: Request) -> Response:
-    """``/``: a placeholder until the web page's overview (issue 13) takes its place."""
-    who = auth.principal_of(request)
-    name = html.escape(who.user or who.token or "") if who else ""
-    form = (f'<form method="post" action="/logout"><input type="hidden" name="{auth.CSRF_FIELD}" '
-            f'value="{html.escape(auth.csrf_token(request))}"><button type="submit">Sign out</button></form>')
-    return HTMLResponse('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>veille</title></head>'
-                        f"<body><main><h1>veille</h1><p>Signed in as {name}.</p>{form}</main></body></html>")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -138,7 +127,7 @@ def create_app(ctx: Context, *, on_articles: OnArticles | None = None,
         CallbackRoute(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/", home, methods=["GET"]),
+        *pages.ROUTES,
         Route("/login", auth.login_page, methods=["GET"]),
         Route("/login", auth.login, methods=["POST"]),
         Route("/logout", auth.logout, methods=["POST"]),

@@ -23,7 +23,6 @@ page redirects a GET to ``/login?next=...``; a path outside ``/api/`` that nothi
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import secrets
@@ -38,7 +37,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,7 +65,9 @@ def access(path: str) -> Access:
 
     if path in ("/healthz", "/readyz") or is_callback(path):
         return "open"
-    if path in ("/login", "/logout") or path.startswith("/static/"):
+    if path.startswith("/static/"):
+        return "open"
+    if path in ("/login", "/logout"):
         return "login"
     return "private"
 
@@ -350,26 +351,17 @@ def safe_next(value: str | None) -> str:
     return value if not parts.scheme and not parts.netloc else "/"
 
 
-def login_form(request: Request, *, error: str = "", name: str = "", next_path: str = "/") -> str:
-    """A bare sign-in form (the web page's templates give it its look)."""
-    message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · veille</title>'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>'
-        f"<h1>Sign in to veille</h1>{message}"
-        '<form method="post" action="/login">'
-        f'<input type="hidden" name="{CSRF_FIELD}" value="{html.escape(csrf_token(request))}">'
-        f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
-        f'<p><label for="name">Name</label> <input id="name" name="name" autocomplete="username" required '
-        f'value="{html.escape(name)}"></p>'
-        '<p><label for="password">Password</label> <input id="password" name="password" type="password" '
-        'autocomplete="current-password" required></p>'
-        '<p><button type="submit">Sign in</button></p></form></main></body></html>'
-    )
+def login_form(request: Request, *, error: str = "", name: str = "", next_path: str = "/",
+               status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """The sign-in page (``login.html``), with ``error`` above the form."""
+    from veille.web.templating import render
+
+    return render(request, "login.html", {"error": error, "name": name, "next_path": next_path}, status=status,
+                  headers=headers)
 
 
 async def login_page(request: Request) -> Response:
-    return HTMLResponse(login_form(request, next_path=safe_next(request.query_params.get("next"))))
+    return login_form(request, next_path=safe_next(request.query_params.get("next")))
 
 
 async def login(request: Request) -> Response:
@@ -380,21 +372,20 @@ async def login(request: Request) -> Response:
         fields = {key: str(form.get(key) or "") for key in ("name", "password", CSRF_FIELD, "next")}
     next_path = safe_next(fields["next"])
     if not check_csrf(request, fields[CSRF_FIELD]):
-        return HTMLResponse(login_form(request, error="The form expired: please sign in again.",
-                                       name=fields["name"], next_path=next_path), 403)
+        return login_form(request, error="The form expired: please sign in again.", name=fields["name"],
+                          next_path=next_path, status=403)
     client = client_address(request.scope)
     wait = limiter.retry_after(client)
     if wait is not None:
-        return HTMLResponse(login_form(request, error=f"Too many failed attempts: try again in {wait} s.",
-                                       name=fields["name"], next_path=next_path), 429,
-                            headers={"Retry-After": str(wait)})
+        return login_form(request, error=f"Too many failed attempts: try again in {wait} s.", name=fields["name"],
+                          next_path=next_path, status=429, headers={"Retry-After": str(wait)})
     user = await run_in_threadpool(accounts.verify_password, ctx.db, name=fields["name"],
                                    password=fields["password"])
     if user is None:
         limiter.fail(client)
         log.warning("sign-in refused", extra={"client": client})
-        return HTMLResponse(login_form(request, error="Wrong name or password.", name=fields["name"],
-                                       next_path=next_path), 401)
+        return login_form(request, error="Wrong name or password.", name=fields["name"], next_path=next_path,
+                          status=401)
     sign_in(request, user)
     log.info("signed in", extra={"user": user.name, "client": client})
     return RedirectResponse(next_path, status_code=303)
