@@ -1,6 +1,4 @@
-"""The web page: server-rendered pages over the operations layer (one module of routes per subject; this one
-holds the overview and the static files). A page decodes the request, calls :mod:`veille.manage` (through
-:func:`veille.web.work.blocking`) and renders a template (:mod:`veille.web.templating`)."""
+"""``/``: the overview; and the static files."""
 
 from __future__ import annotations
 
