@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     stale_after: float = 45.0
     log_level: str = "INFO"
     worker_concurrency: int = 4  # two per core on 2 cores: tasks wait on the network as much as they compute
-    poll_processes: int = 0  # processes `veille poll` extracts pages in: 0 = one per core, 1 = none
+    poll_processes: int = 0  # processes `veille poll`/`extract` extract pages in: 0 = one per core (>= 1), 1 = none
     public_url: str | None = None  # where the hubs reach this service (WebSub callbacks); unset: no WebSub
     listen: str = "0.0.0.0:8080"   # address the WebSub callback server binds
     websub_lease: float = 864000.0  # lease asked of WebSub hubs (10 days); renewed before it ends

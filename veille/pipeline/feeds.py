@@ -348,12 +348,14 @@ def _store_entry(s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base
             feed_summary=entry.summary or None,
             feed_content=entry.content or None,
             text=full_text,
+            text_source="feed" if full_text is not None else None,
             author=entry.author,
             published_at=entry.published,
             state="fetched" if (full_text is not None or not link) else "new",
         )
         if not link:  # nothing to fetch: match on what the feed says
             values["text"] = full_text or html_to_text(entry.content or entry.summary)
+            values["text_source"] = "feed" if full_text is not None else "feed-only"
         # RETURNING says whether this INSERT made the row: psycopg reports no row count for it (-1), so a
         # count would call every article on PostgreSQL old, and leave it to the stale-work recovery
         inserted = s.scalar(_insert(s, Article).values(**values).on_conflict_do_nothing().returning(Article.id))
