@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 from kombu import Queue
 
 from veille import logs
 from veille.settings import get_settings
 from veille.storage.db import database
+from worker.shutdown import Veille
 
 # Every queue a worker consumes, in the order it takes them (queue_order_strategy below): an alert found waits
 # for no page fetch, a poll due for no backlog of pages. `celery -A worker worker` consumes them all too.
@@ -20,8 +20,9 @@ settings = get_settings()
 if settings.embedded_broker:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-app = Celery("veille", broker=settings.resolved_broker_url, include=["tasks.polls", "tasks.pages", "tasks.alerts"])
+app = Veille("veille", broker=settings.resolved_broker_url, include=["tasks.polls", "tasks.pages", "tasks.alerts"])
 app.conf.update(
+    worker_pool="worker.shutdown:TaskPool",
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,
