@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     alert_summary_after: int = 20  # more alerts than this waiting for one channel go out as one summary
     feed_failing_after: int = 10         # consecutive failures before one "feed failing" notice to admin channels
     stale_after: float = 45.0
+    page_retry: float = 60.0  # wait before a page that failed (timeout, 5xx) is fetched again; then doubled
     log_level: str = "INFO"
     worker_concurrency: int = 4  # two per core on 2 cores: tasks wait on the network as much as they compute
     poll_processes: int = 0  # processes `veille poll`/`extract` extract pages in: 0 = one per core (>= 1), 1 = none
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     websub_lease: float = 864000.0  # lease asked of WebSub hubs (10 days); renewed before it ends
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
-                     "stale_after", "delivery_first_retry", "delivery_retry_for", mode="before")
+                     "stale_after", "page_retry", "delivery_first_retry", "delivery_retry_for", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):

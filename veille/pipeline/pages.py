@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from veille import http
+from veille.feeds.schedule import backoff_delay
 from veille.pages.extract import html_to_text
 from veille.pages.fetch import ExtractorCrashed, FetchedPage, fetch_page
 from veille.pages.urls import url_key
@@ -44,6 +45,7 @@ def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> tuple[list[tupl
             .where(
                 Article.id.in_(list(article_ids)),
                 or_(Article.state == "new", (Article.state == "fetching") & (Article.state_at < stale)),
+                or_(Article.next_attempt_at.is_(None), Article.next_attempt_at <= now),  # a failed page waits
             )
             .values(state="fetching", state_at=now, attempts=Article.attempts + 1)
             .returning(Article.id, Article.url)
@@ -143,10 +145,10 @@ def fetch_pages(ctx: Context, article_ids: Sequence[int], *, then: Callable[[int
 
     def store(article_id: int, url: str, page: Page) -> None:
         try:
-            stored = ctx.db.run(_store_page, article_id, page)
+            stored = ctx.db.run(_store_page, article_id, page, ctx.settings.page_retry)
         except Exception:
             log.exception("storing page failed", extra={"article_id": article_id, "entry_url": url})
-            ctx.db.run(_page_failed, article_id, "store: internal error", final=False)
+            ctx.db.run(_page_failed, article_id, "store: internal error", final=False, retry=ctx.settings.page_retry)
             return
         if stored:
             ready.append(article_id)
@@ -169,32 +171,43 @@ def _use_feed_text(article: Article) -> None:
     article.state = "fetched"
 
 
-def _page_failed(s: Session, article_id: int, error: str, *, final: bool) -> bool:
+def _page_failed(s: Session, article_id: int, error: str, *, final: bool, retry: float) -> bool:
+    """Record a failed fetch. A transient one is tried again ``retry`` seconds later, then twice that (with
+    jitter), up to ``MAX_PAGE_ATTEMPTS`` in all; a permanent one, or the last, falls back on the feed's text.
+    Logged when the page starts failing and when it is given up, not at every retry."""
     article = s.get(Article, article_id)
     if article is None:
         return False
+    first = article.error is None  # it had not failed before
+    now = utcnow()
     article.error = error
-    article.state_at = utcnow()
+    article.state_at = now
+    extra = {"article_id": article_id, "entry_url": article.url, "attempts": article.attempts, "error": error}
     if final or article.attempts >= MAX_PAGE_ATTEMPTS:
+        article.next_attempt_at = None
         _use_feed_text(article)
+        log.warning("page given up (%s): matching the feed's own text", error, extra=extra)
         return True
     article.state = "new"
+    article.next_attempt_at = now + timedelta(seconds=backoff_delay(retry, article.attempts))
+    if first:
+        log.warning("page fetch failed; retrying from %s", article.next_attempt_at.isoformat(timespec="seconds"),
+                    extra=extra)
+    else:
+        log.debug("page fetch failed again", extra=extra)
     return False
 
 
-def _store_page(s: Session, article_id: int, page: Page) -> bool:
+def _store_page(s: Session, article_id: int, page: Page, retry: float = 60.0) -> bool:
     article = s.get(Article, article_id)
     if article is None or article.state != "fetching":
         return False
     if isinstance(page, http.FetchError):
-        log.info("page fetch failed", extra={"article_id": article_id, "entry_url": article.url, "error": str(page)})
-        return _page_failed(s, article_id, f"fetcher: {page}", final=not page.transient)
+        return _page_failed(s, article_id, f"fetcher: {page}", final=not page.transient, retry=retry)
     if isinstance(page, ExtractorCrashed):
-        log.warning("page given up: the extractor crashed on it; matching the feed's own text",
-                    extra={"article_id": article_id, "entry_url": article.url, "attempts": page.attempts})
-        return _page_failed(s, article_id, f"extract: {page}", final=True)
+        return _page_failed(s, article_id, f"extract: {page}", final=True, retry=retry)
     if page.article is None:
-        return _page_failed(s, article_id, f"skipped: {page.skipped}", final=True)
+        return _page_failed(s, article_id, f"skipped: {page.skipped}", final=True, retry=retry)
     extracted = page.article
     canonical = extracted.canonical_url or page.url
     canonical_key = url_key(canonical)
@@ -214,7 +227,11 @@ def _store_page(s: Session, article_id: int, page: Page) -> bool:
     article.language = extracted.language
     article.author = extracted.author or article.author
     article.published_at = article.published_at or extracted.published
+    if article.error is not None and article.attempts > 1:
+        log.info("page fetched at attempt %d, after failing", article.attempts,
+                 extra={"article_id": article_id, "entry_url": article.url})
     article.error = None
+    article.next_attempt_at = None
     article.state = "fetched"
     try:
         with s.begin_nested():

@@ -50,7 +50,8 @@ def claim_backlog(ctx: Context, *, now: datetime | None = None, stale: bool = Tr
         backlog = Backlog()
         fetching = s.execute(
             select(Article.id, Article.state).where(
-                or_(Article.state == "new", Article.state == "fetching"), Article.state_at <= cutoff
+                or_(Article.state == "new", Article.state == "fetching"), Article.state_at <= cutoff,
+                or_(Article.next_attempt_at.is_(None), Article.next_attempt_at <= now),  # a failed page waits
             ).limit(limit)
         ).all()
         backlog.fetch = [article_id for article_id, _ in fetching]
