@@ -202,7 +202,7 @@ async def fetch_page(client: httpx.AsyncClient, url: str, *, max_bytes: int) -> 
     canonical = page.article.canonical_url
     try:
         better = await _fetch_and_extract(client, canonical, max_bytes=max_bytes)
-    except http.FetchError as exc:
+    except (http.FetchError, ExtractorCrashed) as exc:
         log.info("AMP canonical page not fetched, keeping the AMP page: %s", exc,
                  extra={"entry_url": page.url})
         return page
