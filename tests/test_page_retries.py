@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from tests.conftest import HTTPFixture, Request, Route
 from tests.helpers import rss, veille
-from veille.storage.models import Article
+from veille.storage.models import Article, utcnow
 
 VEILLE = str(Path(sys.executable).with_name("veille"))
 
@@ -42,6 +43,22 @@ def articles() -> dict[str, tuple[str, str | None, str | None]]:
     return ctx.db.run(lambda s: {a.url: (a.state, a.text_source, a.error) for a in s.scalars(select(Article))})
 
 
+def retry_times() -> list[tuple[datetime, datetime]]:
+    """(when the page last failed, when it may be fetched again) for each page waiting to be retried."""
+    from veille import pipeline
+    from veille.settings import get_settings
+
+    get_settings.cache_clear()
+    ctx = pipeline.make_context(get_settings())
+    return ctx.db.run(lambda s: [(_utc(a.state_at), _utc(a.next_attempt_at)) for a in s.scalars(
+        select(Article).where(Article.next_attempt_at.is_not(None)))])
+
+
+def _utc(value: datetime | None) -> datetime:
+    assert value is not None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def test_a_failing_page_is_retried_with_backoff_and_logged_once_per_change(
     veille_env: dict[str, str], web: HTTPFixture
 ) -> None:
@@ -66,18 +83,24 @@ def test_a_failing_page_is_retried_with_backoff_and_logged_once_per_change(
     ]), "application/rss+xml")
     assert veille("feeds", "add", web.url("/feed.xml")).exit_code == 0
     assert veille("track", "add", "Kyutai").exit_code == 0
-    env = {**os.environ, **veille_env, "VEILLE_LOG_LEVEL": "INFO", "VEILLE_PAGE_RETRY": "2s"}
+    env = {**os.environ, **veille_env, "VEILLE_LOG_LEVEL": "INFO", "VEILLE_PAGE_RETRY": "5s"}
+
+    def wait_until_due(delay: float) -> None:
+        """Sleep until both pages may be fetched again, checking that the wait is ``delay`` (+10 % jitter)."""
+        due = retry_times()
+        assert all(delay - 0.5 <= (at - failed).total_seconds() <= delay * 1.1 + 0.5 for failed, at in due), due
+        time.sleep(max(0.0, max((at - utcnow()).total_seconds() for _, at in due)) + 0.2)
 
     logs = [poll(env)]  # attempt 1: both fail
     assert answers == {"/flaky": 1, "/down": 1}
-    logs.append(poll(env))  # too soon: neither is fetched again
+    logs.append(poll(env))  # too soon (a poll takes a second or two): neither is fetched again
     assert answers == {"/flaky": 1, "/down": 1}
-    time.sleep(2.5)  # past the first wait (2 s, up to 10 % more)
+    wait_until_due(5)
     logs.append(poll(env))  # attempt 2: both fail again
     assert answers == {"/flaky": 2, "/down": 2}
     logs.append(poll(env))  # the second wait is twice as long
     assert answers == {"/flaky": 2, "/down": 2}
-    time.sleep(4.5)
+    wait_until_due(10)
     logs.append(poll(env))  # attempt 3: one recovers, the other is given up
     assert answers == {"/flaky": 3, "/down": 3}
     logs.append(poll(env))
