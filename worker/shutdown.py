@@ -41,7 +41,6 @@ class _BlockingPool(Pool):
         while task_handler.is_alive() and inqueue._reader.poll():
             inqueue._reader.recv()
 
-
     def terminate(self) -> None:
         # A cold stop: results still due from pool processes that are gone will never come, and billiard would
         # wait 5 s for them. No result is kept (task_ignore_result) and every task is acknowledged late: a task
@@ -70,9 +69,13 @@ class VeilleWorker(Worker):
                 if state.should_terminate is not None:  # stopping already
                     return
                 safe_say("worker: SIGTERM: stopping now; running tasks go back to the queue", sys.__stdout__)
+                consumer = getattr(worker, "consumer", None)  # None while the worker starts
                 try:
-                    # the tasks running now are given back to the broker (they are acknowledged late)
-                    worker.consumer.cancel_active_requests()
+                    if consumer is not None:
+                        # the tasks running now are given back to the broker (they are acknowledged late)
+                        consumer.cancel_active_requests()
+                except Exception as exc:  # a signal handler must not raise into whatever code it interrupted
+                    safe_say(f"worker: could not cancel the running tasks: {exc!r}", sys.__stdout__)
                 finally:
                     state.should_terminate = platforms.EX_OK  # the worker's loop stops at its next turn
 
