@@ -36,7 +36,7 @@ def beat_heartbeat() -> None:
 def dispatch() -> None:
     """Claim due feeds and enqueue their polls; re-enqueue work a crash interrupted or a retry awaits."""
     from tasks.alerts import deliver
-    from tasks.pages import fetch_later, match_later
+    from tasks.pages import fetch_later, fetch_pages, match_later
 
     ctx = context()
     beat_heartbeat()
@@ -44,7 +44,10 @@ def dispatch() -> None:
     for start in range(0, len(feed_ids), BATCH):
         poll_feeds.delay(feed_ids[start : start + BATCH])
     backlog = pipeline.claim_backlog(ctx)
-    fetch_later(backlog.fetch)
+    interrupted = set(backlog.interrupted)
+    fetch_later([a for a in backlog.fetch if a not in interrupted])
+    for article_id in backlog.interrupted:  # alone: a page that killed its worker must not take others with it
+        fetch_pages.delay([article_id])
     match_later(backlog.match)
     for alert_id in backlog.deliver:
         deliver.delay(alert_id)

@@ -191,3 +191,67 @@ def test_repeated_sigkill_at_random_points_loses_and_repeats_nothing(service: Se
     titles = slack_titles(web)
     assert len(titles) == 8, sorted(titles)
     assert service.terminate() == 0
+
+
+def stop_group(service: Service, limit: float = 10.0) -> float:
+    """SIGTERM to the service's whole process group, as systemd does; returns how long the main process took to
+    exit (and asserts it exited 0 within ``limit``)."""
+    assert service.process is not None
+    started = time.monotonic()
+    os.killpg(service.process.pid, signal.SIGTERM)
+    try:
+        code = service.process.wait(limit)
+    except subprocess.TimeoutExpired:
+        tail = service.log.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"`veille run` still alive {limit:.0f} s after SIGTERM to its group\n{tail}") from None
+    took = time.monotonic() - started
+    assert code == 0, service.log.read_text(errors="replace")[-3000:]
+    left = ""
+    for _ in range(20):  # the pool processes go with it (they die with their parent)
+        left = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(service.process.pid)], capture_output=True,
+                              text=True).stdout.strip()
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes of the stopped service still running:\n{left}"
+    return took
+
+
+def test_sigterm_to_the_group_stops_the_service_within_10s_and_the_work_resumes(
+    service: Service, web: HTTPFixture
+) -> None:
+    """Ten starts and stops (SIGTERM to the process group), half of them while a poll is in flight; every story
+    published meanwhile alerts once after the next start. On the embedded broker `veille run` used to take
+    8 to 12 s to exit, and now and then stayed up for good."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    entries: list[dict[str, str]] = []
+
+    def add_story(number: int) -> None:
+        path = f"/story-{number}"
+        web.routes[path] = Route(page(f"Kyutai, épisode {number}", f"Kyutai annonce la nouvelle numéro {number}."),
+                                 delay=1.0)
+        entries.append({"title": f"Kyutai, épisode {number}", "link": web.url(path), "updated": now})
+        # the feed answers slowly: a poll is in flight for a second after its request arrives
+        web.routes["/feed.xml"] = Route(atom(entries), "application/atom+xml", etag=f'"{len(entries)}"', delay=1.0)
+
+    add_story(0)
+    setup(web, entries)
+    add_story(1)
+    stops = []
+    for cycle in range(10):
+        add_story(cycle + 2)
+        polls, logged = len(web.hits("/feed.xml")), service.log.stat().st_size if service.log.exists() else 0
+        service.start()
+        if cycle % 2:
+            wait_for(lambda polls=polls: len(web.hits("/feed.xml")) > polls, 60, "a poll in flight", service.log)
+        else:
+            wait_for(lambda logged=logged: b" ready." in service.log.read_bytes()[logged:], 60,
+                     "the worker to be ready", service.log)
+        stops.append(stop_group(service))
+    service.start()
+    wait_for(lambda: len(set(slack_titles(web))) == len(entries), 120, "every story's alert", service.log)
+    time.sleep(10)  # past VEILLE_STALE_AFTER: nothing is sent twice
+    titles = slack_titles(web)
+    assert sorted(titles) == sorted(set(titles)) and len(titles) == len(entries), sorted(titles)
+    stops.append(stop_group(service))
+    assert max(stops) < 10, stops

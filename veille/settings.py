@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     alert_summary_after: int = 20  # more alerts than this waiting for one channel go out as one summary
     feed_failing_after: int = 10         # consecutive failures before one "feed failing" notice to admin channels
     stale_after: float = 45.0
+    page_retry: float = 60.0  # wait before a page that failed (timeout, 5xx) is fetched again; then doubled
     log_level: str = "INFO"
     worker_concurrency: int = 4  # two per core on 2 cores: tasks wait on the network as much as they compute
-    poll_processes: int = 0  # processes `veille poll` extracts pages in: 0 = one per core, 1 = none
+    poll_processes: int = 0  # processes `veille poll`/`extract` extract pages in: 0 = one per core (>= 1), 1 = none
     public_url: str | None = None  # where the hubs reach this service (WebSub callbacks); unset: no WebSub
     web_listen: str | None = None  # HOST:PORT the web server binds (default 127.0.0.1:8080)
     listen: str | None = None      # deprecated name of web_listen (VEILLE_LISTEN), read when it is unset
@@ -104,8 +105,8 @@ class Settings(BaseSettings):
     max_age: float = 30 * 86400.0  # after that, an item older than this when first seen alerts nobody
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
-                     "stale_after", "delivery_first_retry", "delivery_retry_for", "backfill", "max_age",
-                     "web_timeout", mode="before")
+                     "stale_after", "page_retry", "delivery_first_retry", "delivery_retry_for", "backfill",
+                     "max_age", "web_timeout", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):

@@ -8,7 +8,6 @@ import socket
 import threading
 from typing import Any
 
-from celery import Celery
 from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue
 
@@ -16,6 +15,7 @@ from veille import logs
 from veille.manage import status
 from veille.settings import get_settings
 from veille.storage.db import database
+from worker.shutdown import Veille
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ settings = get_settings()
 if settings.embedded_broker:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-app = Celery("veille", broker=settings.resolved_broker_url, include=["tasks.polls", "tasks.pages", "tasks.alerts"])
+app = Veille("veille", broker=settings.resolved_broker_url, include=["tasks.polls", "tasks.pages", "tasks.alerts"])
 app.conf.update(
+    worker_pool="worker.shutdown:TaskPool",
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,

@@ -16,8 +16,8 @@ import typer
 from veille import http, pipeline
 from veille.cli.app import app
 from veille.cli.common import err, fail, iso, log, setup_logging
-from veille.pages.extract import Article, extract_article
-from veille.pages.fetch import fetch_page
+from veille.pages.extract import Article
+from veille.pages.fetch import ExtractorCrashed, extract_page, extraction_processes, fetch_page
 from veille.settings import Settings, SettingsError, get_settings
 
 # "example.org/news/x": a URL written without its scheme, not a file
@@ -52,16 +52,15 @@ def is_url(source: str) -> bool:
     return "://" in source and not source.lower().startswith("file://")
 
 
-def _read_file(source: str) -> Extracted:
+def _read_file(source: str) -> tuple[bytes, str]:
+    """The file's bytes and its file:// URI."""
     path = Path(source[len("file://"):] if source.lower().startswith("file://") else source)
     try:
         content = path.read_bytes()
     except OSError as exc:
         hint = " (write URLs with http:// or https://)" if _HOST_LIKE.match(source) and not path.exists() else ""
         raise ExtractError(f"cannot read {source}: {exc.strerror or exc}{hint}") from exc
-    url = path.resolve().as_uri()
-    # any encoding: the bytes go to the decoder (BOM, <meta charset>, then detection)
-    return Extracted(source, url, extract_article(content, url=url))
+    return content, path.resolve().as_uri()
 
 
 async def _run(settings: Settings, sources: Sequence[str], emit: Callable[[Extracted], None]) -> int:
@@ -69,13 +68,18 @@ async def _run(settings: Settings, sources: Sequence[str], emit: Callable[[Extra
     async with http.make_client(settings) as client:
 
         async def one(source: str) -> Extracted:
-            if not is_url(source):
-                return await asyncio.to_thread(_read_file, source)
             try:
+                if not is_url(source):
+                    content, url = _read_file(source)
+                    # any encoding: the bytes go to the decoder (BOM, <meta charset>, then detection); extracted
+                    # in the pool of processes like a fetched page, never on a thread (lxml must not share one)
+                    return Extracted(source, url, await extract_page(content, url=url))
                 async with limiter.slot(source):
                     page = await fetch_page(client, source, max_bytes=settings.max_page_bytes)
             except http.FetchError as exc:
                 raise ExtractError(f"{source}: {exc}") from exc
+            except ExtractorCrashed as exc:
+                raise ExtractError(f"{source}: {exc} on this page") from exc
             if page.article is None:
                 raise ExtractError(f"{source}: skipped: {page.skipped}")
             return Extracted(source, page.url, page.article)
@@ -137,6 +141,8 @@ def extract(
     except SettingsError as exc:
         raise fail(str(exc), 2) from exc
     setup_logging(settings)
-    failed = pipeline.run_async(_run(settings, sources, _print_json if as_json else _print_block))
+    # pages are extracted in processes (one per core, started before any thread), as `veille poll` does
+    with extraction_processes(settings.poll_processes or None):
+        failed = pipeline.run_async(_run(settings, sources, _print_json if as_json else _print_block))
     if failed:
         raise typer.Exit(1)

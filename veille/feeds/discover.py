@@ -26,6 +26,7 @@ from veille import http
 from veille.feeds.parse import FeedParseError, parse_feed
 from veille.pages.decode import decode_html
 from veille.pages.fetch import media_type, not_html_reason
+from veille.pages.parsers import fragment_parser
 
 __all__ = [
     "COMMON_PATHS", "FEED_TYPES", "Candidate", "Discovery", "FeedLink", "common_path_urls", "discover", "feed_links",
@@ -104,7 +105,7 @@ def feed_links(content: bytes | str, *, base_url: str, content_type: str | None 
     """The feeds an HTML page declares with ``<link rel=alternate>``, absolute, in page order, once each."""
     html = decode_html(content, content_type) if isinstance(content, bytes) else content
     try:
-        tree = lxml.html.fromstring(html.encode("utf-8", errors="replace"))
+        tree = lxml.html.fromstring(html.encode("utf-8", errors="replace"), parser=fragment_parser())
     except (etree.ParserError, ValueError):
         return []
     base = base_url

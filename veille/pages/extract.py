@@ -14,6 +14,7 @@ from veille.pages import metadata
 from veille.pages.decode import decode_html
 from veille.pages.language import detect_language
 from veille.pages.maintext import main_text
+from veille.pages.parsers import LXML_LOCK
 from veille.pages.text import html_to_text
 from veille.pages.tree import parse_html, prepare_for_extraction
 from veille.pages.urls import normalize_url
@@ -34,9 +35,17 @@ class Article:
 
 
 def extract_article(html: str | bytes, *, url: str, content_type: str | None = None) -> Article:
-    """Main text and metadata of the page at ``url`` (bytes are decoded with ``content_type``)."""
+    """Main text and metadata of the page at ``url`` (bytes are decoded with ``content_type``).
+
+    Safe to call from any thread: the lxml work runs on one thread at a time (:mod:`veille.pages.parsers`).
+    """
     if isinstance(html, bytes):
         html = decode_html(html, content_type)
+    with LXML_LOCK:
+        return _extract(html, url)
+
+
+def _extract(html: str, url: str) -> Article:
     try:
         page_url = normalize_url(url)
     except ValueError:

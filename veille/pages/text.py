@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import lxml.html
 from lxml import etree
 
+from veille.pages.parsers import LXML_LOCK, fragment_parser
+
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _ALL_SPACES = re.compile(r"[\s\u00a0\u200b]+")
 _WORDS = re.compile(r"\w+")
@@ -73,12 +75,13 @@ def html_to_text(fragment: str) -> str:
     if "<" not in fragment and "&" not in fragment:
         plain = re.sub(r"\n\s*\n", _PARAGRAPH, fragment.strip())
         return _join(plain.replace("\n", _LINE))
-    try:
-        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return ""
-    pieces: list[str] = []
-    _walk(root, pieces)
+    with LXML_LOCK:  # any thread may call (the WebSub callback server's do): lxml on one at a time
+        try:
+            root = lxml.html.fragment_fromstring(fragment, create_parent="div", parser=fragment_parser())
+        except (etree.ParserError, ValueError):
+            return ""
+        pieces: list[str] = []
+        _walk(root, pieces)
     return _join("".join(pieces))
 
 

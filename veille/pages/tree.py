@@ -6,6 +6,8 @@ import lxml.html
 from lxml import etree
 from lxml.html import HtmlElement
 
+from veille.pages.parsers import page_parser
+
 # Never article text: dropped before extraction. trafilatura drops them too, but only after
 # running its XPath heuristics over them; its external fallbacks (readability, jusText) never do.
 _INERT = ("style", "svg", "template", "link", "iframe", "noscript", "nav", "footer", "aside", "button",
@@ -18,18 +20,46 @@ _EMPTY_CUT = ("article", "b", "blockquote", "dd", "div", "dt", "em", "h1", "h2",
 def parse_html(html: str) -> HtmlElement | None:
     """The page's tree, parsed the way trafilatura parses it (so its heuristics see the same tree).
 
-    lxml reads UTF-8 bytes faster than a str and without trafilatura's clean-up pass; that pass
-    (:func:`trafilatura.utils.load_html`) is kept for the pages the fast parse cannot read.
+    lxml reads UTF-8 bytes faster than a str and without trafilatura's clean-up pass; that pass (the one of
+    :func:`trafilatura.utils.load_html`) is kept for the pages the fast parse cannot read. Both parse with
+    this thread's own parser, never trafilatura's shared one (:mod:`veille.pages.parsers`).
     """
-    from trafilatura.utils import HTML_PARSER, load_html
-
+    parser = page_parser()
     try:
-        tree = lxml.html.fromstring(html.encode("utf-8", errors="replace"), parser=HTML_PARSER)
+        tree = lxml.html.fromstring(html.encode("utf-8", errors="replace"), parser=parser)
     except (etree.ParserError, ValueError):
         tree = None
     if tree is None or len(tree) == 0:
-        tree = load_html(html)
+        tree = _load_html(html, parser)
     return tree
+
+
+def _load_html(html: str, parser: lxml.html.HTMLParser) -> HtmlElement | None:
+    """:func:`trafilatura.utils.load_html` for a str, with ``parser`` instead of trafilatura's shared one."""
+    from trafilatura.utils import is_dubious_html, repair_faulty_html
+
+    beginning = html[:50].lower()
+    html = repair_faulty_html(html, beginning)
+    tree: HtmlElement | None = None
+    from_bytes = False
+    try:
+        tree = lxml.html.fromstring(html, parser=parser)  # a str first
+    except ValueError:  # "Unicode strings with encoding declaration are not supported"
+        tree, from_bytes = _from_bytes(html, parser), True
+    except Exception:  # as trafilatura: a page lxml cannot read is no page, never an error
+        tree = None
+    if (tree is None or len(tree) < 1) and not from_bytes:
+        tree = _from_bytes(html, parser)
+    if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
+        return None  # not HTML at all
+    return tree
+
+
+def _from_bytes(html: str, parser: lxml.html.HTMLParser) -> HtmlElement | None:
+    try:
+        return lxml.html.fromstring(html.encode("utf8", "surrogatepass"), parser=parser)
+    except Exception:  # as trafilatura: a page lxml cannot read is no page, never an error
+        return None
 
 
 def prepare_for_extraction(tree: HtmlElement) -> None:

@@ -374,12 +374,12 @@ def _store_entry(
             feed_summary=entry.summary or None,
             feed_content=entry.content or None,
             text=full_text,
+            text_source="feed" if full_text is not None else None,
             author=entry.author,
             published_at=entry.published,
             first_seen_at=now,
             quiet=quiet,
             state="fetched" if (full_text is not None or not link) else "new",
-            text_source="feed" if full_text is not None else None,
         )
         if not link:  # nothing to fetch: match on what the feed says
             values["text"] = full_text or feed_words(entry.content or entry.summary)

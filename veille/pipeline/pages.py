@@ -6,49 +6,81 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from veille import http
+from veille.feeds.schedule import backoff_delay
 from veille.feeds.words import feed_words
-from veille.pages.fetch import FetchedPage, fetch_page
+from veille.pages.fetch import ExtractorCrashed, FetchedPage, fetch_page
 from veille.pages.urls import url_key
 from veille.pipeline.context import MAX_PAGE_ATTEMPTS, Context, run_async
 from veille.storage.models import Article, utcnow
 
 log = logging.getLogger(__name__)
 
-Page = FetchedPage | http.FetchError
+Page = FetchedPage | http.FetchError | ExtractorCrashed
 
 # pages
 
 
-def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> list[tuple[int, str]]:
+def _claim_articles(ctx: Context, article_ids: Sequence[int]) -> tuple[list[tuple[int, str]], list[int]]:
     """Claim articles that need a page fetch (new, or a fetch interrupted long ago): one conditional UPDATE for
-    the whole batch, RETURNING what it claimed (SQLite 3.35+ and PostgreSQL)."""
+    the whole batch, RETURNING what it claimed (SQLite 3.35+ and PostgreSQL). Returns the claimed (id, url)
+    pairs, and the articles given up instead: claimed ``MAX_PAGE_ATTEMPTS`` times already, each claim ended
+    with no result (the worker died: a native crash in the extractor kills its process, however Celery then
+    replaces it), so they get the feed's own text and go to matching without another try."""
     if not article_ids:
-        return []
+        return [], []
     now = utcnow()
     stale = now - timedelta(seconds=ctx.settings.stale_after)
 
-    def work(s: Session) -> list[tuple[int, str]]:
+    def work(s: Session) -> tuple[list[tuple[int, str]], list[int]]:
+        gave_up = _give_up_interrupted(s, article_ids, stale, now)
         rows = s.execute(
             update(Article)
             .where(
                 Article.id.in_(list(article_ids)),
                 or_(Article.state == "new", (Article.state == "fetching") & (Article.state_at < stale)),
+                or_(Article.next_attempt_at.is_(None), Article.next_attempt_at <= now),  # a failed page waits
             )
             .values(state="fetching", state_at=now, attempts=Article.attempts + 1)
             .returning(Article.id, Article.url)
             .execution_options(synchronize_session=False)
         ).all()
         claimed = {article_id: url or "" for article_id, url in rows}
-        return [(article_id, claimed[article_id]) for article_id in dict.fromkeys(article_ids) if article_id in claimed]
+        targets = [(article_id, claimed[article_id]) for article_id in dict.fromkeys(article_ids)
+                   if article_id in claimed]
+        return targets, gave_up
 
     return ctx.db.run(work)
+
+
+def _give_up_interrupted(s: Session, article_ids: Sequence[int], stale: datetime, now: datetime) -> list[int]:
+    rows = s.execute(
+        update(Article)
+        .where(
+            Article.id.in_(list(article_ids)), Article.state == "fetching", Article.state_at < stale,
+            Article.attempts >= MAX_PAGE_ATTEMPTS,
+        )
+        .values(state="fetched", state_at=now)
+        .returning(Article.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    gave_up = [article_id for (article_id,) in rows]
+    for article_id in gave_up:
+        article = s.get(Article, article_id)
+        if article is None:
+            continue
+        article.error = (f"extract: the page was never extracted: its worker died {article.attempts} times "
+                         "(the extractor crashed, or the service was stopped)")
+        _use_feed_text(article)
+        log.warning("page given up: its worker died on it every time; matching the feed's own text",
+                    extra={"article_id": article_id, "entry_url": article.url, "attempts": article.attempts})
+    return gave_up
 
 
 async def _fetch_pages(
@@ -66,7 +98,7 @@ async def _fetch_pages(
                 try:
                     async with limiter.slot(url):
                         page = await fetch_page(client, url, max_bytes=settings.max_page_bytes)
-                except http.FetchError as exc:
+                except (http.FetchError, ExtractorCrashed) as exc:
                     page = exc
                 pending.discard(article_id)
                 store(article_id, url, page)  # at once: no page waits in memory for the slowest of its batch
@@ -104,15 +136,19 @@ def fetch_pages(ctx: Context, article_ids: Sequence[int], *, then: Callable[[int
     """Fetch and extract the articles' pages concurrently, storing each as it arrives; returns the ids ready
     for matching, in the order they became ready. ``then(article_id)`` is called for each as soon as it is
     stored (`veille poll` matches them while the next pages are still being fetched and extracted)."""
-    targets = _claim_articles(ctx, article_ids)
+    targets, gave_up = _claim_articles(ctx, article_ids)
     ready: list[int] = []
+    for article_id in gave_up:
+        ready.append(article_id)
+        if then is not None:
+            then(article_id)
 
     def store(article_id: int, url: str, page: Page) -> None:
         try:
-            stored = ctx.db.run(_store_page, article_id, page)
+            stored = ctx.db.run(_store_page, article_id, page, ctx.settings.page_retry)
         except Exception:
             log.exception("storing page failed", extra={"article_id": article_id, "entry_url": url})
-            ctx.db.run(_page_failed, article_id, "store: internal error", final=False)
+            ctx.db.run(_page_failed, article_id, "store: internal error", final=False, retry=ctx.settings.page_retry)
             return
         if stored:
             ready.append(article_id)
@@ -128,30 +164,50 @@ def _fallback_text(article: Article) -> str:
     return feed_words(article.feed_content or article.feed_summary)
 
 
-def _page_failed(s: Session, article_id: int, error: str, *, final: bool) -> bool:
+def _use_feed_text(article: Article) -> None:
+    """The page can't be had or extracted: match on what the feed itself says rather than miss a mention."""
+    article.text = _fallback_text(article)
+    article.text_source = "feed-only"
+    article.state = "fetched"
+
+
+def _page_failed(s: Session, article_id: int, error: str, *, final: bool, retry: float) -> bool:
+    """Record a failed fetch. A transient one is tried again ``retry`` seconds later, then twice that (with
+    jitter), up to ``MAX_PAGE_ATTEMPTS`` in all; a permanent one, or the last, falls back on the feed's text.
+    Logged when the page starts failing and when it is given up, not at every retry."""
     article = s.get(Article, article_id)
     if article is None:
         return False
+    first = article.error is None  # it had not failed before
+    now = utcnow()
     article.error = error
-    article.state_at = utcnow()
+    article.state_at = now
+    extra = {"article_id": article_id, "entry_url": article.url, "attempts": article.attempts, "error": error}
     if final or article.attempts >= MAX_PAGE_ATTEMPTS:
-        # the page can't be had: match on what the feed itself says rather than miss a mention
-        article.text = _fallback_text(article)
-        article.state = "fetched"
+        article.next_attempt_at = None
+        _use_feed_text(article)
+        log.warning("page given up (%s): matching the feed's own text", error, extra=extra)
         return True
     article.state = "new"
+    article.next_attempt_at = now + timedelta(seconds=backoff_delay(retry, article.attempts))
+    if first:
+        log.warning("page fetch failed; retrying from %s", article.next_attempt_at.isoformat(timespec="seconds"),
+                    extra=extra)
+    else:
+        log.debug("page fetch failed again", extra=extra)
     return False
 
 
-def _store_page(s: Session, article_id: int, page: Page) -> bool:
+def _store_page(s: Session, article_id: int, page: Page, retry: float = 60.0) -> bool:
     article = s.get(Article, article_id)
     if article is None or article.state != "fetching":
         return False
     if isinstance(page, http.FetchError):
-        log.info("page fetch failed", extra={"article_id": article_id, "entry_url": article.url, "error": str(page)})
-        return _page_failed(s, article_id, f"fetcher: {page}", final=not page.transient)
+        return _page_failed(s, article_id, f"fetcher: {page}", final=not page.transient, retry=retry)
+    if isinstance(page, ExtractorCrashed):
+        return _page_failed(s, article_id, f"extract: {page}", final=True, retry=retry)
     if page.article is None:
-        return _page_failed(s, article_id, f"skipped: {page.skipped}", final=True)
+        return _page_failed(s, article_id, f"skipped: {page.skipped}", final=True, retry=retry)
     extracted = page.article
     canonical = extracted.canonical_url or page.url
     canonical_key = url_key(canonical)
@@ -167,10 +223,15 @@ def _store_page(s: Session, article_id: int, page: Page) -> bool:
     article.canonical_url = canonical
     article.title = extracted.title or article.title
     article.text = extracted.text or _fallback_text(article)
+    article.text_source = "page" if extracted.text else "feed-only"
     article.language = extracted.language
     article.author = extracted.author or article.author
     article.published_at = article.published_at or extracted.published
+    if article.error is not None and article.attempts > 1:
+        log.info("page fetched at attempt %d, after failing", article.attempts,
+                 extra={"article_id": article_id, "entry_url": article.url})
     article.error = None
+    article.next_attempt_at = None
     article.state = "fetched"
     try:
         with s.begin_nested():

@@ -24,6 +24,9 @@ class Backlog:
     """Work the database says is due: what a crash interrupted, what waits for a retry."""
 
     fetch: list[int] = field(default_factory=list)
+    # the part of ``fetch`` whose last claim ended with no result (its worker died): fetched one per task, so
+    # that a page that crashes its worker takes no other page down with it again
+    interrupted: list[int] = field(default_factory=list)
     match: list[int] = field(default_factory=list)
     deliver: list[int] = field(default_factory=list)
 
@@ -45,12 +48,14 @@ def claim_backlog(ctx: Context, *, now: datetime | None = None, stale: bool = Tr
 
     def work(s: Session) -> Backlog:
         backlog = Backlog()
-        backlog.fetch = _ids(
-            s,
-            select(Article.id).where(
-                or_(Article.state == "new", Article.state == "fetching"), Article.state_at <= cutoff
-            ).limit(limit),
-        )
+        fetching = s.execute(
+            select(Article.id, Article.state).where(
+                or_(Article.state == "new", Article.state == "fetching"), Article.state_at <= cutoff,
+                or_(Article.next_attempt_at.is_(None), Article.next_attempt_at <= now),  # a failed page waits
+            ).limit(limit)
+        ).all()
+        backlog.fetch = [article_id for article_id, _ in fetching]
+        backlog.interrupted = [article_id for article_id, state in fetching if state == "fetching"]
         backlog.match = _ids(
             s, select(Article.id).where(Article.state == "fetched", Article.state_at <= cutoff).limit(limit)
         )
