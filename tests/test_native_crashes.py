@@ -239,13 +239,14 @@ def feed_with_content(topic: str, hub: str, push: int, bodies: list[str]) -> byt
 
 @pytest.fixture
 def callback_server(veille_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """`veille serve` as a real process (the callback server `veille run` starts), on a free port."""
+    """`veille web` as a real process (the web server `veille run` starts, which takes the WebSub callbacks), on
+    a free port."""
     port = free_port()
-    env = {**os.environ, **veille_env, "VEILLE_LISTEN": f"127.0.0.1:{port}",
+    env = {**os.environ, **veille_env, "VEILLE_WEB_LISTEN": f"127.0.0.1:{port}",
            "VEILLE_PUBLIC_URL": f"http://127.0.0.1:{port}/", "VEILLE_LOG_LEVEL": "WARNING"}
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([VEILLE, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen([VEILLE, "web"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
