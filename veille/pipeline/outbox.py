@@ -235,7 +235,6 @@ def send_now(
     not while the receiver's Retry-After pause lasts, in the channel's send slot, the outcome recorded on the
     channel as a delivery's is. Returns the error, None when the channel accepted it; a message not sent
     (the channel asked to wait, or is busy) changes nothing."""
-    now = now or utcnow()
 
     def load(s: Session) -> tuple[Target, datetime | None] | None:
         row = s.get(Channel, channel_id)
@@ -244,13 +243,13 @@ def send_now(
     def record(s: Session) -> None:
         row = s.get(Channel, channel_id)
         if row is not None:
-            record_channel(row, sent.error, now)
+            record_channel(row, sent.error, now or utcnow())  # after the send, as a delivery's record
 
     loaded = ctx.db.run(load)
     if loaded is None:
         return AlertError("the channel was removed")
     channel, paused = loaded
-    if paused is not None and paused > now:
+    if paused is not None and paused > (now or utcnow()):
         return AlertError(f"not sent: the receiver asked to wait until {paused:%Y-%m-%d %H:%M:%S} UTC "
                           "(Retry-After); try again then")
     sent = transmit(ctx, channel, send)
