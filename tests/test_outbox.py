@@ -71,7 +71,7 @@ def test_no_channel_test_is_sent_while_a_digests_retry_after_lasts(
                                    .values(next_digest_at=utcnow() - timedelta(seconds=1))))
     [digest] = send_due_digests(ctx)  # the wall clock: the Retry-After pause is in real time
     assert digest.status == "pending"
-    retry_at = ctx.db.run(lambda s: s.get_one(Digest, digest.digest_id).next_attempt_at)
+    retry_at = ctx.db.run(lambda s: s.get_one(Digest, digest.id).next_attempt_at)
     assert 59 <= (retry_at - utcnow()).total_seconds() <= 60
 
     [tested] = manage.test_channel(ctx, "hook")

@@ -16,11 +16,8 @@ included. Alerts for a digest channel are created ``queued`` instead of ``pendin
    A channel the user paused is skipped: its queued alerts wait, and a window that fell due during the pause
    is claimed when the pause ends;
 2. a digest with no alert is recorded ``empty`` and not sent;
-3. the digest is sent as one message through the outbox it shares with alerts
-   (:mod:`veille.pipeline.outbox`): claimed once, held while the channel is paused (by its receiver's
-   Retry-After or by the user), sent in the channel's send slot, every attempt recorded on its alerts, a
-   transient failure retried with the alerts' backoff, a permanent one failing it and marking the channel
-   failing, the channel's state following the same rule as for an alert.
+3. the digest is sent as one message by the outbox alerts use (:mod:`veille.pipeline.outbox`): the same
+   pauses, send slot, retries and channel state; every attempt is recorded on its alerts.
 """
 
 from __future__ import annotations
@@ -148,18 +145,7 @@ def schedule_of(channel: Channel) -> Schedule | None:
 # --- sending ----------------------------------------------------------------------------------
 
 
-class DigestResult(outbox.Outcome):
-    """What became of one digest (:class:`~veille.pipeline.outbox.Outcome`; ``id`` is the digest's)."""
-
-    __slots__ = ()
-
-    @property
-    def digest_id(self) -> int:
-        return self.id
-
-    @property
-    def items(self) -> int:
-        return len(self.carried)
+DigestResult = outbox.Outcome  # what became of a digest
 
 
 def claim_due_digests(ctx: Context, *, clock: Clock = utcnow) -> list[DigestResult]:
@@ -244,7 +230,7 @@ def _compose(s: Session, ctx: Context, claim: outbox.Claim) -> DigestMessage:
     )
 
 
-DIGESTS = outbox.Outbox(Digest, "digest", DigestResult, _gather, _compose)
+DIGESTS = outbox.Outbox(Digest, "digest", _gather, _compose)
 
 
 def send_digest(ctx: Context, digest_id: int, *, clock: Clock = utcnow) -> DigestResult:

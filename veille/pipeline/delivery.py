@@ -33,18 +33,7 @@ log = logging.getLogger(__name__)
 SUMMARY_MAX = 50  # alerts in one summary message
 
 
-class DeliveryResult(outbox.Outcome):
-    """What became of one alert (:class:`~veille.pipeline.outbox.Outcome`; ``id`` is the alert's)."""
-
-    __slots__ = ()
-
-    @property
-    def alert_id(self) -> int:
-        return self.id
-
-    @property
-    def alerts(self) -> int:
-        return len(self.carried) or 1
+DeliveryResult = outbox.Outcome  # what became of an alert
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -147,7 +136,7 @@ def _compose(s: Session, ctx: Context, claim: outbox.Claim) -> AlertMessage | Di
     return messages[0] if len(messages) == 1 else summary_message(messages, ctx.settings.alert_summary_after)
 
 
-ALERTS = outbox.Outbox(Alert, "alert", DeliveryResult, _gather, _compose)
+ALERTS = outbox.Outbox(Alert, "alert", _gather, _compose)
 
 
 def deliver_alert(ctx: Context, alert_id: int) -> DeliveryResult:

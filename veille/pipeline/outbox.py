@@ -1,36 +1,27 @@
 """The outbox: one state machine for every message veille sends to a channel.
 
-Two tables are outboxes: ``alerts`` (one row per (story, channel), each sent as it comes; see
-:mod:`veille.pipeline.delivery`) and ``digests`` (one row per (channel, due time), carrying the alerts of its
-window; see :mod:`veille.digests`). An :class:`Outbox` names the table and the two things that differ: what a
-claim gathers (a burst of alerts as one summary; a digest's alerts) and how the message is composed. The
-rest is here, once:
+Two tables are outboxes: ``alerts`` (one row per (story, channel); :mod:`veille.pipeline.delivery`) and
+``digests`` (one row per (channel, due time), carrying its window's alerts; :mod:`veille.digests`). An
+:class:`Outbox` names the table and what is its own: what a claim gathers, how the message is composed.
 
 1. **Claim**: a conditional UPDATE moves the row from ``pending`` (due) to ``sending``; a second worker, or a
-   redelivered task, finds nothing to claim. A ``sending`` row left by a crash is claimed again once stale
-   (``VEILLE_STALE_AFTER``).
-2. **Pause**: a receiver that answered 429 or 503 with ``Retry-After`` pauses its channel until then
-   (``channels.paused_until``), and a user can pause a channel (``veille channels pause``): either way the
-   claimed row goes back to ``pending``, due when the pause ends (a day later when a user's pause has no end;
-   ``veille channels resume`` makes it due at once: :func:`resume_held`). Giving a row back is not an attempt.
-   A removed channel's rows are cancelled.
-3. **Flood control**: a Slack webhook gets at most one message per second, whatever the number of worker
-   processes: the channel's next free send slot (``channels.next_send_at``) is claimed with a conditional
-   UPDATE and the sender waits for its slot. A message whose slot is more than ``MAX_SLOT_WAIT`` away goes
-   back to ``pending``, due at that slot.
-4. **Send and record**: every attempt is recorded (``attempts``, one per alert carried). Success marks the row
-   ``sent``. A transient failure (timeout, 5xx, 429) schedules the next attempt (``next_attempt_at``): after
-   exactly the ``Retry-After`` delay when the receiver gave one, else after an exponential backoff with
-   jitter (30 s, 1 min, 2 min ... at most 6 h apart), for at most ``VEILLE_DELIVERY_RETRY_FOR`` (24 h) after
-   the row was created and ``VEILLE_DELIVERY_MAX_ATTEMPTS`` attempts; then it fails. A permanent failure
-   (Slack 404/410, ``no_service``, ``invalid_token``; SMTP 5xx on the recipient...) fails it at once.
+   redelivered task, finds nothing to claim. A ``sending`` row left by a crash is claimed again once stale.
+2. **Pause**: while the receiver's ``Retry-After`` lasts (``channels.paused_until``) or the user's pause
+   (``veille channels pause``), the claimed row goes back to ``pending``, due when the pause ends; giving it
+   back is not an attempt. A removed channel's rows are cancelled.
+3. **Flood control**: at most one message per second to a Slack webhook, across processes: the channel's
+   next send slot (``channels.next_send_at``) is claimed with a conditional UPDATE and waited for; a slot
+   more than ``MAX_SLOT_WAIT`` away puts the row back to ``pending``, due then.
+4. **Send and record**: every attempt is recorded (one per alert carried). Success marks the row ``sent``. A
+   transient failure is retried (``next_attempt_at``) after exactly the ``Retry-After`` when there is one,
+   else after a backoff with jitter (30 s, 1 min ... at most 6 h apart), until ``VEILLE_DELIVERY_RETRY_FOR``
+   after the row was created or ``VEILLE_DELIVERY_MAX_ATTEMPTS``; then it fails. A permanent one fails at once.
 
-**The channel's state** follows every send to it, by one rule (:func:`record_channel`), whatever sent it: an
-alert, a digest, ``veille channels test`` or an admin notice. A success sets it ``ok`` and clears its error; a
-failure records the error, pauses the channel for a ``Retry-After``, and sets it ``failing`` when the error is
-permanent (a transient one leaves the state as it was). Sends outside the outbox (a channel test, an admin
-notice: :func:`send_now`) pass the same gate as an outbox row: nothing is sent while the receiver's
-``Retry-After`` pause lasts, and a Slack webhook's send slot is waited for.
+**The channel's state** follows every send to it by one rule (:func:`record_channel`), whatever sent it (an
+alert, a digest, ``veille channels test``, an admin notice): a success sets it ``ok`` and clears its error; a
+failure records the error, pauses the channel for its ``Retry-After``, and sets it ``failing`` when permanent
+(a transient one leaves the state). Sends outside the outbox (:func:`send_now`) pass the same gate: nothing
+while the receiver's ``Retry-After`` lasts, the Slack send slot waited for.
 
 The one case that can repeat a message: a worker killed after the receiver accepted it and before step 4
 recorded it. The row is still ``sending`` and is sent again once stale.
@@ -44,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -61,10 +52,9 @@ log = logging.getLogger(__name__)
 SEND_INTERVAL = {"slack": 1.0}  # seconds between two messages to one channel of this kind
 MAX_SLOT_WAIT = 20.0  # a sender waits this long at most for its slot; later slots are rescheduled
 RETRY_CAP = 6 * 3600.0
-PAUSE_RECHECK = timedelta(days=1)  # rows held by a pause without an end are looked at again this often
+PAUSE_RECHECK = timedelta(days=1)  # rows held by a user's pause without an end are looked at again this often
 
-Clock = Callable[[], datetime]
-"""Where the outbox reads the time: ``utcnow`` in service, a frozen time in tests."""
+Clock = Callable[[], datetime]  # where the outbox reads the time: utcnow in service, a frozen time in tests
 Message = AlertMessage | DigestMessage
 Row = Alert | Digest
 
@@ -108,12 +98,6 @@ def record_channel(channel: Channel, error: AlertError | None, now: datetime) ->
         channel.state, channel.state_since = "failing", now
 
 
-def held_until(channel: Channel, now: datetime) -> datetime:
-    """When a message held back by the user's pause of ``channel`` is next looked at: the pause's end, or a
-    day from now when it has none (``channels resume`` makes the channel's messages due at once)."""
-    return channel.resume_at or now + PAUSE_RECHECK
-
-
 def resume_held(s: Session, channel_id: int, now: datetime) -> None:
     """A resumed channel's held rows are due at once (not those waiting for a retry, which record their error)."""
     for model in (Alert, Digest):
@@ -124,9 +108,8 @@ def resume_held(s: Session, channel_id: int, now: datetime) -> None:
         )
 
 
-def reserve_slot(
-    ctx: Context, channel_id: int, interval: float, *, max_wait: float = MAX_SLOT_WAIT
-) -> tuple[datetime, bool]:
+def reserve_slot(ctx: Context, channel_id: int, interval: float, *, max_wait: float = MAX_SLOT_WAIT
+                 ) -> tuple[datetime, bool]:
     """Claim the channel's next send slot (``interval`` seconds after the previous one) with a conditional
     UPDATE, so concurrent senders in any process get distinct slots. Returns (slot, claimed); a slot more
     than ``max_wait`` away is not claimed."""
@@ -177,18 +160,11 @@ class Target:
     kind: str
     target: str
     options: dict[str, Any]
+    paused_until: datetime | None  # the receiver's Retry-After
 
     @classmethod
-    def of(cls, channel: Channel) -> Target:
-        return cls(channel.id, channel.name, channel.kind, channel.target, dict(channel.options or {}))
-
-
-def open_transport(ctx: Context, channel: Target | Channel) -> Transport:
-    """The channel's transport; a target that no longer validates is a permanent AlertError."""
-    try:
-        return make_transport(channel.kind, channel.target, channel.options or {}, ctx.settings)
-    except ValueError as exc:
-        raise AlertError(str(exc), permanent=True) from exc
+    def of(cls, c: Channel) -> Target:
+        return cls(c.id, c.name, c.kind, c.target, dict(c.options or {}), c.paused_until)
 
 
 def send_message(transport: Transport, message: Message) -> None:
@@ -200,8 +176,7 @@ def send_message(transport: Transport, message: Message) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """What became of one send: its error (None: accepted) and duration; or, with ``later``, not sent
-    because the channel's send slot is that far away."""
+    """One send: its error (None: accepted) and duration; with ``later``, not sent: the slot is then."""
 
     error: AlertError | None = None
     duration: float = 0.0
@@ -210,10 +185,10 @@ class Sent:
 
 def transmit(ctx: Context, channel: Target, send: Callable[[Transport], None]) -> Sent:
     """Open the channel's transport, wait for its send slot, send. Records nothing."""
-    try:
-        transport = open_transport(ctx, channel)  # before waiting for the slot, so the send starts on time
-    except AlertError as exc:
-        return Sent(exc)
+    try:  # before waiting for the slot, so the send starts on time
+        transport = make_transport(channel.kind, channel.target, channel.options, ctx.settings)
+    except ValueError as exc:  # a target that no longer validates
+        return Sent(AlertError(str(exc), permanent=True))
     later = wait_for_slot(ctx, channel.id, channel.kind)
     if later is not None:
         return Sent(later=later)
@@ -235,28 +210,16 @@ def send_now(
     not while the receiver's Retry-After pause lasts, in the channel's send slot, the outcome recorded on the
     channel as a delivery's is. Returns the error, None when the channel accepted it; a message not sent
     (the channel asked to wait, or is busy) changes nothing."""
-
-    def load(s: Session) -> tuple[Target, datetime | None] | None:
-        row = s.get(Channel, channel_id)
-        return None if row is None else (Target.of(row), row.paused_until)
-
-    def record(s: Session) -> None:
-        row = s.get(Channel, channel_id)
-        if row is not None:
-            record_channel(row, sent.error, now or utcnow())  # after the send, as a delivery's record
-
-    loaded = ctx.db.run(load)
-    if loaded is None:
-        return AlertError("the channel was removed")
-    channel, paused = loaded
-    if paused is not None and paused > (now or utcnow()):
-        return AlertError(f"not sent: the receiver asked to wait until {paused:%Y-%m-%d %H:%M:%S} UTC "
-                          "(Retry-After); try again then")
+    channel = ctx.db.run(lambda s: Target.of(s.get_one(Channel, channel_id)))
+    if channel.paused_until is not None and channel.paused_until > (now or utcnow()):
+        return AlertError(f"not sent: the receiver asked to wait until {channel.paused_until:%Y-%m-%d %H:%M:%S} "
+                          "UTC (Retry-After); try again then")
     sent = transmit(ctx, channel, send)
     if sent.later is not None:
         return AlertError(f"not sent: the channel is busy sending alerts; its next free send slot is at "
                           f"{sent.later:%H:%M:%S} UTC")
-    ctx.db.run(record)
+    # recorded after the send, as a delivery's
+    ctx.db.run(lambda s: record_channel(s.get_one(Channel, channel_id), sent.error, now or utcnow()))
     return sent.error
 
 
@@ -271,8 +234,13 @@ class Outcome:
     retry_at: datetime | None = None
     carried: tuple[int, ...] = ()  # the alerts the message carried (a summary, a digest: several)
 
+    @property
+    def items(self) -> int:
+        return len(self.carried)
 
-R = TypeVar("R", bound=Outcome)
+    @property
+    def alerts(self) -> int:  # an alert sent alone carried itself
+        return len(self.carried) or 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +254,8 @@ Gather = Callable[[Session, Context, Any, Channel, datetime], tuple[Sequence[int
 Compose = Callable[[Session, Context, Claim], Message]
 
 
-@dataclass(frozen=True)
-class Outbox(Generic[R]):
+@dataclass(frozen=True, slots=True)
+class Outbox:
     """An outbox table and what is its own: ``gather`` runs in the claim's transaction, once the row is
     claimed and its channel neither paused nor removed, and returns (the outbox rows claimed, the alerts the
     message carries); ``compose`` builds the message after the claim is committed (building it inside would
@@ -295,7 +263,6 @@ class Outbox(Generic[R]):
 
     model: type[Alert] | type[Digest]
     noun: str  # in the logs: "alert sent", "digest failed"
-    result: type[R]
     gather: Gather
     compose: Compose
 
@@ -311,7 +278,7 @@ def claimable(model: type[Row], now: datetime, stale_before: datetime) -> Column
                 or_(model.status == "pending", (model.status == "sending") & (model.claimed_at < stale_before)))
 
 
-def deliver(ctx: Context, outbox: Outbox[R], row_id: int, *, clock: Clock = utcnow) -> R:
+def deliver(ctx: Context, outbox: Outbox, row_id: int, *, clock: Clock = utcnow) -> Outcome:
     """Claim one due row, send its message, record the attempt. Safe to call twice."""
     claimed = ctx.db.run(_claim, ctx, outbox, row_id, clock())
     if not isinstance(claimed, Claim):
@@ -325,7 +292,7 @@ def deliver(ctx: Context, outbox: Outbox[R], row_id: int, *, clock: Clock = utcn
     sent = transmit(ctx, claimed.channel, lambda transport: send_message(transport, message))
     if sent.later is not None:
         ctx.db.run(release, outbox.model, claimed.ids, sent.later)
-        return outbox.result(row_id, "pending", "waiting for the channel's send slot", retry_at=sent.later)
+        return Outcome(row_id, "pending", "waiting for the channel's send slot", retry_at=sent.later)
     return ctx.db.run(_record, ctx, outbox, claimed, sent, clock())
 
 
@@ -353,15 +320,15 @@ def release(s: Session, model: type[Row], ids: Sequence[int], at: datetime) -> N
     )
 
 
-def _claim(s: Session, ctx: Context, outbox: Outbox[R], row_id: int, now: datetime) -> Claim | R:
+def _claim(s: Session, ctx: Context, outbox: Outbox, row_id: int, now: datetime) -> Claim | Outcome:
     model = outbox.model
     if not claim_rows(s, model, [row_id], now, stale_before=now - timedelta(seconds=ctx.settings.stale_after)):
-        return outbox.result(row_id, "skipped")
+        return Outcome(row_id, "skipped")
     row = cast(Row, s.get_one(model, row_id))
     channel = s.get_one(Channel, row.channel_id)
     if channel.paused_until is not None and channel.paused_until > now:
         release(s, model, [row_id], channel.paused_until)
-        return outbox.result(row_id, "pending", f"channel {channel.name} paused (Retry-After)",
+        return Outcome(row_id, "pending", f"channel {channel.name} paused (Retry-After)",
                              retry_at=channel.paused_until)
     if pauses.removed(channel.options):  # it can't be sent any more; the row stays, as the channel's history
         s.execute(update(model).where(model.id == row_id, model.status == "sending").values(
@@ -369,20 +336,20 @@ def _claim(s: Session, ctx: Context, outbox: Outbox[R], row_id: int, now: dateti
         if model is Digest:  # and so do the alerts it carried
             s.execute(update(Alert).where(Alert.digest_id == row_id, Alert.status == "digest")
                       .values(status="cancelled", last_error="channel removed"))
-        return outbox.result(row_id, "skipped", "channel removed")
+        return Outcome(row_id, "skipped", "channel removed")
     if not pauses.is_active(channel, now):
-        until = held_until(channel, now)
+        until = channel.resume_at or now + PAUSE_RECHECK  # its end; `channels resume` makes the row due at once
         release(s, model, [row_id], until)
-        return outbox.result(row_id, "pending", f"channel {channel.name} paused", retry_at=until)
+        return Outcome(row_id, "pending", f"channel {channel.name} paused", retry_at=until)
     ids, alert_ids = outbox.gather(s, ctx, row, channel, now)
     return Claim(Target.of(channel), tuple(ids), tuple(alert_ids))
 
 
-def _record(s: Session, ctx: Context, outbox: Outbox[R], claim: Claim, sent: Sent, now: datetime) -> R:
+def _record(s: Session, ctx: Context, outbox: Outbox, claim: Claim, sent: Sent, now: datetime) -> Outcome:
     channel = s.get(Channel, claim.channel.id)
     rows = [cast(Row, r) for r in (s.get(outbox.model, i) for i in claim.ids) if r is not None]
     if channel is None or not rows:  # the channel was deleted while the message was on its way
-        return outbox.result(claim.ids[0], "skipped", "channel removed")
+        return Outcome(claim.ids[0], "skipped", "channel removed")
     apart = outbox.model is not Alert  # a digest's alerts are not claimed: they count its attempts here
     alerts = [a for a in (s.get(Alert, i) for i in claim.alert_ids) if a is not None]
     error, primary, carried = sent.error, rows[0], tuple(a.id for a in alerts)
@@ -398,7 +365,7 @@ def _record(s: Session, ctx: Context, outbox: Outbox[R], claim: Claim, sent: Sen
         for row in everything:
             row.status, row.sent_at, row.last_error = "sent", now, None
         log.info("%s sent", outbox.noun, extra={**noted, "alerts": len(alerts)})
-        return outbox.result(primary.id, "sent", carried=carried)
+        return Outcome(primary.id, "sent", carried=carried)
     retry_at = None if error.permanent else next_attempt(
         ctx.settings, created_at=primary.created_at, attempts=primary.attempts, error=error, now=now
     )
@@ -408,11 +375,11 @@ def _record(s: Session, ctx: Context, outbox: Outbox[R], claim: Claim, sent: Sen
         for row in everything:
             row.status, row.last_error = "failed", message
         log.warning("%s failed", outbox.noun, extra={**noted, "error": message})
-        return outbox.result(primary.id, "failed", message, carried=carried)
+        return Outcome(primary.id, "failed", message, carried=carried)
     for row in rows:
         row.status, row.next_attempt_at, row.last_error = "pending", retry_at, message
         for column, value in _requeue(outbox.model).items():
             setattr(row, column, value)
     delay = (retry_at - now).total_seconds()
     log.info("%s will be retried", outbox.noun, extra={**noted, "delay": round(delay, 1), "error": message})
-    return outbox.result(primary.id, "pending", message, retry_at=retry_at, carried=carried)
+    return Outcome(primary.id, "pending", message, retry_at=retry_at, carried=carried)
