@@ -225,7 +225,7 @@ def _compose(s: Session, ctx: Context, claim: outbox.Claim) -> DigestMessage:
     zone = schedule.tz if schedule else "UTC"
     return DigestMessage(
         title=schedule.title if schedule else "Digest",
-        items=tuple(build_message(s, s.get_one(Alert, i), channel) for i in claim.alert_ids),
+        items=tuple(build_message(s, alert, channel) for alert in outbox.load_alerts(s, claim.alert_ids)),
         period=f"until {digest.due_at.astimezone(ZoneInfo(zone)):%a %d %b %Y, %H:%M} {zone}",
     )
 

@@ -132,7 +132,7 @@ def _gather(s: Session, ctx: Context, alert: Alert, channel: Channel, now: datet
 
 def _compose(s: Session, ctx: Context, claim: outbox.Claim) -> AlertMessage | DigestMessage:
     channel = s.get_one(Channel, claim.channel.id)
-    messages = [build_message(s, s.get_one(Alert, i), channel) for i in claim.alert_ids]
+    messages = [build_message(s, alert, channel) for alert in outbox.load_alerts(s, claim.alert_ids)]
     return messages[0] if len(messages) == 1 else summary_message(messages, ctx.settings.alert_summary_after)
 
 

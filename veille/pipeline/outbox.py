@@ -345,13 +345,18 @@ def _claim(s: Session, ctx: Context, outbox: Outbox, row_id: int, now: datetime)
     return Claim(Target.of(channel), tuple(ids), tuple(alert_ids))
 
 
+def load_alerts(s: Session, ids: Sequence[int]) -> list[Alert]:
+    """The alerts of a message, in one query, by id."""
+    return list(s.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id))) if ids else []
+
+
 def _record(s: Session, ctx: Context, outbox: Outbox, claim: Claim, sent: Sent, now: datetime) -> Outcome:
     channel = s.get(Channel, claim.channel.id)
+    alerts = load_alerts(s, claim.alert_ids)  # an alert's rows are then in the session: no query each
     rows = [cast(Row, r) for r in (s.get(outbox.model, i) for i in claim.ids) if r is not None]
     if channel is None or not rows:  # the channel was deleted while the message was on its way
         return Outcome(claim.ids[0], "skipped", "channel removed")
     apart = outbox.model is not Alert  # a digest's alerts are not claimed: they count its attempts here
-    alerts = [a for a in (s.get(Alert, i) for i in claim.alert_ids) if a is not None]
     error, primary, carried = sent.error, rows[0], tuple(a.id for a in alerts)
     message = str(error) if error else None
     for alert in alerts:
