@@ -21,7 +21,7 @@ def deliver(alert_id: int) -> None:
     ctx = context()
     result = pipeline.deliver_alert(ctx, alert_id)
     if result.status == "pending" and result.retry_at is not None:
-        schedule_retry(ctx, result.alert_id, result.retry_at)
+        schedule_retry(ctx, result.id, result.retry_at)
 
 
 def schedule_retry(ctx: Context, alert_id: int, at: datetime) -> None:

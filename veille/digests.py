@@ -16,48 +16,36 @@ included. Alerts for a digest channel are created ``queued`` instead of ``pendin
    A channel the user paused is skipped: its queued alerts wait, and a window that fell due during the pause
    is claimed when the pause ends;
 2. a digest with no alert is recorded ``empty`` and not sent;
-3. the digest is sent as one message (Retry-After pauses and the Slack send slot apply, as for alerts);
-   a transient failure retries it with the alerts' backoff, a permanent one fails it and marks the
-   channel failing.
+3. the digest is sent as one message by the outbox alerts use (:mod:`veille.pipeline.outbox`): the same
+   pauses, send slot, retries and channel state; every attempt is recorded on its alerts.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from veille.alerts import AlertError, DigestMessage
+from veille.alerts import DigestMessage
+from veille.pipeline import outbox
 from veille.pipeline.context import Context
-from veille.pipeline.delivery import (
-    build_message,
-    channel_error,
-    channel_ok,
-    held_until,
-    next_attempt,
-    open_transport,
-    wait_for_slot,
-)
+from veille.pipeline.delivery import build_message
+from veille.pipeline.outbox import Clock
 from veille.storage import pauses
 from veille.storage.db import rowcount
-from veille.storage.models import Alert, Attempt, Channel, Digest, utcnow
+from veille.storage.models import Alert, Channel, Digest, utcnow
 
 log = logging.getLogger(__name__)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_TIME = (8, 0)
-
-Clock = Callable[[], datetime]
-"""Where the digests read the time: ``utcnow`` in service, a frozen time in tests (never the wall clock there)."""
 _SPEC = re.compile(
     r"^(?P<every>hourly|daily|weekly)"
     r"(?:@(?:(?P<weekday>[a-z]{3})\s*)?(?P<hour>\d{1,2})?:(?P<minute>\d{2})|@(?P<day_only>[a-z]{3}))?$"
@@ -157,12 +145,7 @@ def schedule_of(channel: Channel) -> Schedule | None:
 # --- sending ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DigestResult:
-    digest_id: int
-    status: str  # sent, pending (retry later), failed, skipped (not ours), empty
-    items: int = 0
-    error: str | None = None
+DigestResult = outbox.Outcome  # what became of a digest
 
 
 def claim_due_digests(ctx: Context, *, clock: Clock = utcnow) -> list[DigestResult]:
@@ -209,7 +192,7 @@ def claim_due_digests(ctx: Context, *, clock: Clock = utcnow) -> list[DigestResu
             digest.items = attached
             if attached == 0:
                 digest.status = "empty"
-            claimed.append(DigestResult(digest.id, digest.status, attached))
+            claimed.append(DigestResult(digest.id, digest.status))
         return claimed
 
     return ctx.db.run(work)
@@ -221,120 +204,35 @@ def send_due_digests(ctx: Context, *, clock: Clock = utcnow) -> list[DigestResul
     claimed = claim_due_digests(ctx, clock=lambda: now)
     stale = now - timedelta(seconds=ctx.settings.stale_after)
     due = ctx.db.run(lambda s: list(s.scalars(
-        select(Digest.id).where(
-            Digest.next_attempt_at <= now,
-            or_(Digest.status == "pending", (Digest.status == "sending") & (Digest.claimed_at < stale)),
-        ).order_by(Digest.id)
+        select(Digest.id).where(outbox.claimable(Digest, now, stale)).order_by(Digest.id)
     )))
     results = [r for r in claimed if r.status == "empty"]
     results += [send_digest(ctx, digest_id, clock=clock) for digest_id in due]
     return results
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    channel: Channel
-    message: DigestMessage
-    alert_ids: list[int]
+def _gather(s: Session, ctx: Context, digest: Digest, channel: Channel, now: datetime) -> tuple[list[int], list[int]]:
+    return [digest.id], list(s.scalars(select(Alert.id).where(Alert.digest_id == digest.id).order_by(Alert.id)))
 
 
-def send_digest(ctx: Context, digest_id: int, *, clock: Clock = utcnow) -> DigestResult:
-    """Claim one due digest, send it as one message, record the attempt. Safe to call twice."""
-    claimed = ctx.db.run(_claim, ctx, digest_id, clock())
-    if isinstance(claimed, DigestResult):
-        return claimed
-    channel = claimed.channel
-    later = wait_for_slot(ctx, channel.id, channel.kind)
-    if later is not None:
-        ctx.db.run(_release, digest_id, later)
-        return DigestResult(digest_id, "pending", len(claimed.alert_ids), "waiting for the channel's send slot")
-    started = time.monotonic()
-    error: AlertError | None = None
-    try:
-        open_transport(ctx, channel).send_digest(claimed.message)
-    except AlertError as exc:
-        error = exc
-    except Exception as exc:  # a bug in a transport must not lose the digest
-        log.exception("transport crashed", extra={"digest_id": digest_id, "channel": channel.name})
-        error = AlertError(f"{type(exc).__name__}: {exc}")
-    return ctx.db.run(_record, ctx, digest_id, claimed.alert_ids, error, time.monotonic() - started, clock())
-
-
-def _claim(s: Session, ctx: Context, digest_id: int, now: datetime) -> _Claimed | DigestResult:
-    stale = now - timedelta(seconds=ctx.settings.stale_after)
-    rows = rowcount(s.execute(
-        update(Digest).where(
-            Digest.id == digest_id,
-            Digest.next_attempt_at <= now,
-            or_(Digest.status == "pending", (Digest.status == "sending") & (Digest.claimed_at < stale)),
-        ).values(status="sending", claimed_at=now, attempts=Digest.attempts + 1)
-    ))
-    if rows != 1:
-        return DigestResult(digest_id, "skipped")
-    digest = s.get_one(Digest, digest_id)
-    channel = s.get_one(Channel, digest.channel_id)
-    if channel.paused_until is not None and channel.paused_until > now:
-        _release(s, digest_id, channel.paused_until)
-        return DigestResult(digest_id, "pending", digest.items, f"channel {channel.name} paused (Retry-After)")
-    if pauses.removed(channel.options):
-        s.execute(update(Digest).where(Digest.id == digest_id).values(status="cancelled", last_error="channel removed"))
-        s.execute(update(Alert).where(Alert.digest_id == digest_id, Alert.status == "digest")
-                  .values(status="cancelled", last_error="channel removed"))
-        return DigestResult(digest_id, "skipped", digest.items, "channel removed")
-    if not pauses.is_active(channel, now):
-        _release(s, digest_id, held_until(channel, now))
-        return DigestResult(digest_id, "pending", digest.items, f"channel {channel.name} paused")
-    alerts = s.scalars(select(Alert).where(Alert.digest_id == digest_id).order_by(Alert.id)).all()
+def _compose(s: Session, ctx: Context, claim: outbox.Claim) -> DigestMessage:
+    digest = s.get_one(Digest, claim.ids[0])
+    channel = s.get_one(Channel, claim.channel.id)
     try:
         schedule = schedule_of(channel)
     except ValueError:
         schedule = None
-    title = schedule.title if schedule else "Digest"
-    zone = ZoneInfo(schedule.tz) if schedule else UTC
-    period = f"until {digest.due_at.astimezone(zone):%a %d %b %Y, %H:%M} {schedule.tz if schedule else 'UTC'}"
-    message = DigestMessage(title=title, items=tuple(build_message(s, a, channel) for a in alerts), period=period)
-    s.expunge(channel)
-    return _Claimed(channel, message, [a.id for a in alerts])
-
-
-def _release(s: Session, digest_id: int, at: datetime) -> None:
-    s.execute(
-        update(Digest).where(Digest.id == digest_id, Digest.status == "sending")
-        .values(status="pending", attempts=Digest.attempts - 1, next_attempt_at=at, claimed_at=None)
+    zone = schedule.tz if schedule else "UTC"
+    return DigestMessage(
+        title=schedule.title if schedule else "Digest",
+        items=tuple(build_message(s, alert, channel) for alert in outbox.load_alerts(s, claim.alert_ids)),
+        period=f"until {digest.due_at.astimezone(ZoneInfo(zone)):%a %d %b %Y, %H:%M} {zone}",
     )
 
 
-def _record(
-    s: Session, ctx: Context, digest_id: int, alert_ids: list[int], error: AlertError | None, duration: float,
-    now: datetime,
-) -> DigestResult:
-    digest = s.get(Digest, digest_id)
-    channel = s.get(Channel, digest.channel_id) if digest is not None else None
-    if digest is None or channel is None:  # the channel was removed while the digest was on its way
-        return DigestResult(digest_id, "skipped", error="channel removed")
-    alerts = s.scalars(select(Alert).where(Alert.id.in_(alert_ids))).all() if alert_ids else []
-    message = str(error) if error else None
-    for alert in alerts:
-        s.add(Attempt(alert_id=alert.id, at=now, ok=error is None, error=message, duration=duration))
-        alert.attempts += 1
-    if error is None:
-        digest.status, digest.sent_at, digest.last_error = "sent", now, None
-        for alert in alerts:
-            alert.status, alert.sent_at, alert.last_error = "sent", now, None
-        channel_ok(channel, now)
-        log.info("digest sent", extra={"digest_id": digest_id, "channel": channel.name, "alerts": len(alerts)})
-        return DigestResult(digest_id, "sent", len(alerts))
-    channel_error(channel, error, now)
-    retry_at = None if error.permanent else next_attempt(
-        ctx.settings, created_at=digest.created_at, attempts=digest.attempts, error=error, now=now
-    )
-    digest.last_error = message
-    if retry_at is None:
-        digest.status = "failed"
-        for alert in alerts:
-            alert.status, alert.last_error = "failed", message
-        log.warning("digest failed", extra={"digest_id": digest_id, "channel": channel.name, "error": message})
-        return DigestResult(digest_id, "failed", len(alerts), message)
-    digest.status, digest.next_attempt_at = "pending", retry_at
-    log.info("digest will be retried", extra={"digest_id": digest_id, "error": message})
-    return DigestResult(digest_id, "pending", len(alerts), message)
+DIGESTS = outbox.Outbox(Digest, "digest", _gather, _compose)
+
+
+def send_digest(ctx: Context, digest_id: int, *, clock: Clock = utcnow) -> DigestResult:
+    """Claim one due digest, send it as one message, record the attempt. Safe to call twice."""
+    return outbox.deliver(ctx, DIGESTS, digest_id, clock=clock)

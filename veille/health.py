@@ -5,7 +5,9 @@ The feed row records the streak (``failures``, ``failing_since``) and whether it
 (``failing_notified``). The failing notice is claimed with a conditional UPDATE before it is sent, so two
 workers polling at once never both send it; the recovered notice is decided in the same transaction that
 records the successful poll. Notices go to every channel marked ``admin`` and not paused, through the channel's
-``send_text``; when none is configured they are logged.
+``send_text``, the way every message to a channel is sent (:func:`veille.pipeline.outbox.send_now`: not while
+its receiver's Retry-After lasts, in its send slot, the outcome recorded as the channel's state); when none is
+configured they are logged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from veille.storage.db import rowcount
 from veille.storage.models import Channel, Feed
 
 if TYPE_CHECKING:
+    from veille.alerts import Transport
     from veille.pipeline.context import Context
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,9 @@ class FeedNotice:
     kind: str  # "failing" or "recovered"
     subject: str
     body: str
+
+    def send(self, transport: Transport) -> None:
+        transport.send_text(self.subject, self.body)
 
 
 def _name(feed: Feed) -> str:
@@ -88,13 +94,13 @@ def _unclaim(s: Session, feed_id: int) -> None:
 def send_notices(ctx: Context, notices: Sequence[FeedNotice]) -> list[int]:
     """Send each notice to every admin channel that is not paused; returns, per notice, how many channels accepted it
     (-1 when there is no admin channel: the notice was logged)."""
-    from veille.alerts import AlertError, make_transport
+    from veille.pipeline.outbox import send_now
 
     if not notices:
         return []
     channels = ctx.db.run(
-        lambda s: s.scalars(
-            select(Channel).where(Channel.admin.is_(True), pauses.active(Channel)).order_by(Channel.id)
+        lambda s: s.execute(
+            select(Channel.id, Channel.name).where(Channel.admin.is_(True), pauses.active(Channel)).order_by(Channel.id)
         ).all()
     )
     delivered = []
@@ -105,14 +111,11 @@ def send_notices(ctx: Context, notices: Sequence[FeedNotice]) -> list[int]:
             delivered.append(-1)
             continue
         accepted = 0
-        for channel in channels:
-            try:
-                make_transport(channel.kind, channel.target, channel.options or {}, ctx.settings).send_text(
-                    notice.subject, notice.body
-                )
-            except (AlertError, ValueError) as exc:
+        for channel_id, name in channels:
+            error = send_now(ctx, channel_id, notice.send)
+            if error is not None:
                 log.warning("feed health notice not sent", extra={"feed_id": notice.feed_id,
-                                                                  "channel": channel.name, "error": str(exc)})
+                                                                  "channel": name, "error": str(error)})
                 continue
             accepted += 1
         log.info("feed health notice sent", extra={"feed_id": notice.feed_id, "kind": notice.kind,

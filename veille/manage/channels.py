@@ -4,7 +4,7 @@ remove.
 :func:`add_channel` refuses what can't deliver: a target that is not one (not a URL, an unknown Apprise
 service, a bad address), an email channel when no SMTP server is configured (``VEILLE_SMTP_URL``), and, with
 ``test``, a channel whose sample alert does not arrive: then nothing is stored. :func:`test_channel` sends the
-sample to stored channels and records the outcome as their state.
+sample to stored channels as a delivery is sent, and its outcome changes their state as a delivery's does.
 
 A paused channel is muted: alerts created while it is paused are not created for it at all (so resuming
 brings no flood), digest windows are not claimed, admin notices skip it. Alerts that were already waiting
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,11 +31,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from veille import pipeline
-from veille.alerts import AlertError, AlertMessage, DigestMessage, EntityMention, make_transport, redact_target
+from veille.alerts import (
+    AlertError,
+    AlertMessage,
+    DigestMessage,
+    EntityMention,
+    Transport,
+    make_transport,
+    redact_target,
+)
 from veille.alerts.email import SmtpConfig
 from veille.digests import Schedule, parse_schedule
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError, OperationError
 from veille.manage.pauses import PauseState, pause_end, state_of
+from veille.pipeline import outbox
 from veille.settings import Settings
 from veille.storage import pauses
 from veille.storage.db import Database, rowcount
@@ -76,21 +85,34 @@ def sample_alert(*, now: datetime | None = None) -> AlertMessage:
     )
 
 
-def send_sample(settings: Settings, kind: str, target: str, options: Mapping[str, Any],
-                *, now: datetime | None = None) -> None:
-    """Send a sample alert (a sample digest on a digest channel); raises AlertError with the channel's answer
-    (a target that no longer validates is a permanent AlertError)."""
-    try:
-        transport = make_transport(kind, target, options, settings)
+def sample_sender(options: Mapping[str, Any], *, now: datetime | None = None) -> Callable[[Transport], None]:
+    """What sends a sample alert (a sample digest on a digest channel) through a channel's transport; a digest
+    schedule that no longer reads is a permanent AlertError, as a target that no longer validates."""
+
+    def send(transport: Transport) -> None:
         digest = options.get("digest")
-        schedule = parse_schedule(digest, options.get("tz")) if digest else None
-    except ValueError as exc:
-        raise AlertError(str(exc), permanent=True) from exc
-    if schedule is not None:
+        if not digest:
+            transport.send(sample_alert(now=now))
+            return
+        try:
+            schedule = parse_schedule(digest, options.get("tz"))
+        except ValueError as exc:
+            raise AlertError(str(exc), permanent=True) from exc
         transport.send_digest(DigestMessage(f"{schedule.title} (test)", (sample_alert(now=now),),
                                             period=f"a sample of the {schedule.describe()}"))
-    else:
-        transport.send(sample_alert(now=now))
+
+    return send
+
+
+def send_sample(settings: Settings, kind: str, target: str, options: Mapping[str, Any],
+                *, now: datetime | None = None) -> None:
+    """Send a sample alert to a channel not stored yet; raises AlertError with the channel's answer (a target
+    that does not validate is a permanent AlertError)."""
+    try:
+        transport = make_transport(kind, target, options, settings)
+    except ValueError as exc:
+        raise AlertError(str(exc), permanent=True) from exc
+    sample_sender(options, now=now)(transport)
 
 
 def check_smtp(settings: Settings) -> None:
@@ -175,35 +197,22 @@ def add_channel(
 
 
 def test_channel(ctx: pipeline.Context, name: str | None = None, *, now: datetime | None = None) -> list[TestResult]:
-    """Send a sample alert to the channel named, or to every channel; a success marks it ok, a permanent
-    failure failing (a transient one leaves its state). NotFoundError when there is none."""
+    """Send a sample alert to the channel named, or to every channel, the way a delivery is sent and with the
+    same effect on the channel's state (:func:`veille.pipeline.outbox.send_now`): a success marks it ok, a
+    permanent failure failing, a Retry-After holds its deliveries; nothing is sent while the receiver's
+    Retry-After pause lasts. NotFoundError when there is none."""
     channels = ctx.db.run(
-        lambda s: [(c.id, c.name, c.kind, c.target, dict(c.options or {}), c.state)
+        lambda s: [(c.id, c.name, dict(c.options or {}))
                    for c in s.scalars(select(Channel).where(Channel.name == name) if name else select(Channel))
                    if is_listed(c)]
     )
     if not channels:
         raise NotFoundError(f"no channel named {name!r}" if name else "no channel configured")
     results: list[TestResult] = []
-    for channel_id, channel_name, kind, target, options, state in channels:
-        try:
-            send_sample(ctx.settings, kind, target, options, now=now)
-        except AlertError as exc:
-            ctx.db.run(mark_channel, channel_id, "failing" if exc.permanent else state, str(exc))
-            results.append(TestResult(channel_name, False, str(exc)))
-            continue
-        ctx.db.run(mark_channel, channel_id, "ok", None)
-        results.append(TestResult(channel_name, True, None))
+    for channel_id, channel_name, options in channels:
+        error = outbox.send_now(ctx, channel_id, sample_sender(options, now=now), now=now)
+        results.append(TestResult(channel_name, error is None, None if error is None else str(error)))
     return results
-
-
-def mark_channel(s: Session, channel_id: int, state: str, error: str | None) -> None:
-    channel = s.get_one(Channel, channel_id)
-    if channel.state != state:
-        channel.state, channel.state_since = state, utcnow()
-    channel.last_error = error
-    if state == "ok":
-        channel.paused_until = None  # it just took a message
 
 
 # --------------------------------------------------------------------------- pause, remove
@@ -435,17 +444,7 @@ def resume_channel(db: Database, name: str, *, now: datetime | None = None) -> C
     def work(s: Session) -> ChannelView:
         channel = find_channel(s, name)
         pauses.resume(channel)
-        # held by the pause (not waiting for a retry after a failure, which records its error)
-        s.execute(
-            update(Alert).where(Alert.channel_id == channel.id, Alert.status == "pending",
-                                Alert.next_attempt_at > now, Alert.last_error.is_(None))
-            .values(next_attempt_at=now, enqueued_at=None)
-        )
-        s.execute(
-            update(Digest).where(Digest.channel_id == channel.id, Digest.status == "pending",
-                                 Digest.next_attempt_at > now, Digest.last_error.is_(None))
-            .values(next_attempt_at=now)
-        )
+        outbox.resume_held(s, channel.id, now)
         return view(channel, now)
 
     return db.run(work)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from veille.pipeline.context import Context, make_context, run_async
-    from veille.pipeline.delivery import DeliveryResult, build_message, deliver_alert, deliver_alerts, retry_delay
+    from veille.pipeline.delivery import DeliveryResult, build_message, deliver_alert, deliver_alerts
     from veille.pipeline.feeds import FeedResult, claim_due_feeds, poll_feeds
     from veille.pipeline.match import Matcher, entity_spec, load_matcher, match_articles, match_text
+    from veille.pipeline.outbox import retry_delay
     from veille.pipeline.pages import fetch_pages
     from veille.pipeline.poll import PollSummary, count_pending, poll_once
     from veille.pipeline.recovery import Backlog, claim_backlog
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "Context": "context", "make_context": "context", "run_async": "context",
     "DeliveryResult": "delivery", "build_message": "delivery", "deliver_alert": "delivery",
-    "deliver_alerts": "delivery", "retry_delay": "delivery",
+    "deliver_alerts": "delivery", "retry_delay": "outbox",
     "FeedResult": "feeds", "claim_due_feeds": "feeds", "poll_feeds": "feeds",
     "Matcher": "match", "entity_spec": "match", "load_matcher": "match", "match_articles": "match",
     "match_text": "match",
