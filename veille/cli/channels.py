@@ -12,6 +12,7 @@ from veille.cli.app import channels_app
 from veille.cli.common import (
     JsonOption,
     LimitOption,
+    attempt,
     confirm,
     context,
     err,
@@ -19,6 +20,7 @@ from veille.cli.common import (
     out,
     print_json,
     print_table,
+    resumes,
 )
 from veille.manage import OperationError
 from veille.manage import channels as manage_channels
@@ -68,10 +70,7 @@ def _local(when: datetime, tz: str) -> str:
 def channels_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     """List channels (webhook and Apprise URLs redacted; into a pipe: one per line, tab-separated)."""
     ctx = context()
-    try:
-        found = manage_channels.list_channels(ctx.db, limit=limit)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    found = attempt(manage_channels.list_channels, ctx.db, limit=limit)
     if as_json:
         print_json([c.as_json() for c in found])
         return
@@ -121,12 +120,8 @@ def channels_pause(name: str, for_: PauseForOption = None, until: PauseUntilOpti
     """Mute a channel until the pause ends (--for, --until) or `veille channels resume`: no alert is created
     for it meanwhile (nothing piles up); alerts already waiting for it are held until it ends."""
     ctx = context()
-    try:
-        paused = manage_channels.pause_channel(ctx.db, name, duration=for_, until=until)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
-    again = (f"until {format_time(paused.pause.until)}" if paused.pause.until
-             else f"until `veille channels resume {paused.name}`")
+    paused = attempt(manage_channels.pause_channel, ctx.db, name, duration=for_, until=until)
+    again = resumes(paused.pause.until, f"veille channels resume {paused.name}")
     out.print(f"paused channel {paused.name} {again}: it gets no alert meanwhile", markup=False)
 
 
@@ -134,10 +129,7 @@ def channels_pause(name: str, for_: PauseForOption = None, until: PauseUntilOpti
 def channels_resume(name: str) -> None:
     """Unmute a channel: it gets the alerts of new articles again, and those its pause held back."""
     ctx = context()
-    try:
-        resumed = manage_channels.resume_channel(ctx.db, name)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    resumed = attempt(manage_channels.resume_channel, ctx.db, name)
     out.print(f"resumed channel {resumed.name}: it gets alerts again", markup=False)
 
 
@@ -148,10 +140,7 @@ def channels_test(name: Annotated[str | None, typer.Argument()] = None) -> None:
     from veille.manage import channels
 
     ctx = context()
-    try:
-        results = channels.test_channel(ctx, name)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    results = attempt(channels.test_channel, ctx, name)
     for result in results:
         if result.ok:
             out.print(f"{result.name}: ok", markup=False)

@@ -6,9 +6,9 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from veille import logs, pipeline
 from veille.clock import utcnow
 from veille.manage.errors import DatabaseError, InvalidError, OperationError
 from veille.settings import Settings, SettingsError, get_settings, parse_duration
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -115,6 +118,20 @@ def _cell(value: Any) -> str:
 
 
 _PIPE_SPACE = re.compile(r"[\t\r\n]+")
+
+
+def attempt(operation: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run an operation of :mod:`veille.manage`; its refusal becomes the command's error (:func:`fail_on`)."""
+    try:
+        return operation(*args, **kwargs)
+    except OperationError as exc:
+        raise fail_on(exc) from exc
+
+
+def resumes(until: datetime | None, command: str) -> str:
+    """When a pause ends, for the message of a pause command: ``until 2026-12-09 10:00 UTC`` or ``until
+    `veille ... resume ...```."""
+    return f"until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if until else f"until `{command}`"
 
 
 def fail_on(error: OperationError) -> typer.Exit:

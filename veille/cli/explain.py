@@ -9,9 +9,8 @@ import typer
 from rich.markup import escape
 
 from veille.cli.app import app
-from veille.cli.common import JsonOption, context, fail, fail_on, out, print_json
+from veille.cli.common import JsonOption, attempt, context, fail, out, print_json
 from veille.cli.track import marked
-from veille.manage import OperationError
 from veille.manage.articles import reason_text
 from veille.manage.explain import Explained
 from veille.manage.explain import explain as explain_page
@@ -39,10 +38,7 @@ def explain(
     snippet with the hit marked."""
     ctx = context()
     url, html = read_source(source)
-    try:
-        explained = explain_page(ctx, url=url, html=html, entity=entity)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    explained = attempt(explain_page, ctx, url=url, html=html, entity=entity)
     if as_json:
         print_json(explained.as_json())
         return

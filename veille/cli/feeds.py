@@ -15,6 +15,7 @@ from veille.cli.common import (
     JsonOption,
     LimitOption,
     ago,
+    attempt,
     confirm,
     context,
     duration_option,
@@ -24,6 +25,7 @@ from veille.cli.common import (
     out,
     print_json,
     print_table,
+    resumes,
 )
 from veille.manage import OperationError
 from veille.manage import feeds as manage_feeds
@@ -37,7 +39,6 @@ from veille.manage.feeds import (
     find_feeds,
     import_feeds,
 )
-from veille.manage.pauses import format_time
 from veille.settings import format_duration, parse_duration
 
 
@@ -170,10 +171,7 @@ def feeds_add(
 def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     """List feeds (into a pipe: one per line, tab-separated, nothing cut)."""
     ctx = context()
-    try:
-        feeds = manage_feeds.list_feeds(ctx.db, limit=limit)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    feeds = attempt(manage_feeds.list_feeds, ctx.db, limit=limit)
     if as_json:
         print_json([f.as_json() for f in feeds])
         return
@@ -224,10 +222,7 @@ def feeds_edit(
     ctx = context()
     changes = manage_feeds.FeedChanges(every=every, adaptive=adaptive, title=title, tags=tuple(tag or ()),
                                        clear_tags=clear_tags, backfill=backfill, feed_text=feed_text)
-    try:
-        edited = manage_feeds.edit_feed(ctx.db, id_or_url, changes)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    edited = attempt(manage_feeds.edit_feed, ctx.db, id_or_url, changes)
     if as_json:
         print_json(edited.as_json())
         return
@@ -251,12 +246,8 @@ def feeds_pause(
     """Stop polling a feed until the pause ends (--for, --until) or `veille feeds resume`; it is polled as soon
     as it ends."""
     ctx = context()
-    try:
-        paused = manage_feeds.pause_feed(ctx.db, id_or_url, duration=for_, until=until)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
-    again = (f"until {format_time(paused.pause.until)}" if paused.pause.until
-             else f"until `veille feeds resume {paused.id}`")
+    paused = attempt(manage_feeds.pause_feed, ctx.db, id_or_url, duration=for_, until=until)
+    again = resumes(paused.pause.until, f"veille feeds resume {paused.id}")
     out.print(f"paused feed {paused.id} ({paused.url}) {again}: it is not polled meanwhile", markup=False)
 
 
@@ -264,10 +255,7 @@ def feeds_pause(
 def feeds_resume(id_or_url: str) -> None:
     """Resume a paused feed: it is polled at once."""
     ctx = context()
-    try:
-        resumed = manage_feeds.resume_feed(ctx.db, id_or_url)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    resumed = attempt(manage_feeds.resume_feed, ctx.db, id_or_url)
     out.print(f"resumed feed {resumed.id} ({resumed.url}): it is polled at once", markup=False)
 
 

@@ -12,6 +12,7 @@ from veille.cli.app import track_app
 from veille.cli.common import (
     JsonOption,
     LimitOption,
+    attempt,
     confirm,
     context,
     duration_option,
@@ -19,9 +20,9 @@ from veille.cli.common import (
     out,
     print_json,
     print_table,
+    resumes,
 )
 from veille.manage import OperationError, entities
-from veille.manage.pauses import PauseState
 
 # The options that define what an entity matches, shared by `track add` and `track test`.
 AliasOption = Annotated[list[str] | None, typer.Option("--alias", help="Another name (repeatable).")]
@@ -103,10 +104,7 @@ def track_add(
     window = window_option(backfill, "--backfill") if backfill is not None else None
     given = definition(name, alias=alias, exclude=exclude, alias_exact=alias_exact, require=require, exact=exact,
                        query=query, min_mentions=min_mentions, in_title=in_title, to=to)
-    try:
-        added = entities.add_entity(ctx, given, backfill=window)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    added = attempt(entities.add_entity, ctx, given, backfill=window)
     out.print(f"tracking {added.entity.name}", markup=False)
     if added.backfill is not None:
         result = added.backfill
@@ -142,10 +140,7 @@ def track_test(
     window = window_option(since, "--since")
     given = definition(name_or_query, alias=alias, exclude=exclude, alias_exact=alias_exact, require=require,
                        exact=exact, query=query, min_mentions=min_mentions, in_title=in_title)
-    try:
-        tested = entities.test_definition(ctx, given, since=window)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    tested = attempt(entities.test_definition, ctx, given, since=window)
     if as_json:
         print_json([p.as_json() for p in tested.hits])
         return
@@ -266,10 +261,7 @@ def track_edit(
         to=tuple(to or ()),
         clear_to=clear_to,
     )
-    try:
-        edited = entities.edit_entity(ctx.db, name, changes)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    edited = attempt(entities.edit_entity, ctx.db, name, changes)
     if as_json:
         print_json(edited.as_json())
         return
@@ -311,21 +303,13 @@ PauseUntilOption = Annotated[
 ]
 
 
-def resumes(pause: PauseState, command: str) -> str:
-    """When a pause ends, for the message of a pause command."""
-    return f"until {pause.describe().removeprefix('paused until ')}" if pause.until else f"until `{command}`"
-
-
 @track_app.command("pause")
 def track_pause(name: str, for_: PauseForOption = None, until: PauseUntilOption = None) -> None:
     """Pause an entity: it matches nothing until the pause ends (--for, --until) or `veille track resume`.
     Articles that arrive meanwhile are not matched later."""
     ctx = context()
-    try:
-        paused = entities.pause_entity(ctx.db, name, duration=for_, until=until)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
-    again = resumes(paused.pause, f"veille track resume {paused.name}")
+    paused = attempt(entities.pause_entity, ctx.db, name, duration=for_, until=until)
+    again = resumes(paused.pause.until, f"veille track resume {paused.name}")
     out.print(f"paused {paused.name} {again}: it matches nothing meanwhile", markup=False)
 
 
@@ -333,8 +317,5 @@ def track_pause(name: str, for_: PauseForOption = None, until: PauseUntilOption 
 def track_resume(name: str) -> None:
     """Resume a paused entity: it matches new articles again."""
     ctx = context()
-    try:
-        resumed = entities.resume_entity(ctx.db, name)
-    except OperationError as exc:
-        raise fail_on(exc) from exc
+    resumed = attempt(entities.resume_entity, ctx.db, name)
     out.print(f"resumed {resumed.name}: it matches new articles again", markup=False)
