@@ -12,6 +12,8 @@ from veille.cli.app import channels_app
 from veille.cli.common import (
     JsonOption,
     LimitOption,
+    PauseForOption,
+    PauseUntilOption,
     attempt,
     confirm,
     context,
@@ -103,16 +105,6 @@ def channels_remove(
     out.print(f"removed channel {removed.name}{dropped}", markup=False)
     for rerouted in removed.rerouted:
         err.print(rerouted.describe(), markup=False)
-
-
-PauseForOption = Annotated[
-    str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")
-]
-PauseUntilOption = Annotated[
-    str | None,
-    typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC unless "
-                                                 "it gives an offset)."),
-]
 
 
 @channels_app.command("pause")

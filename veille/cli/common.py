@@ -120,6 +120,16 @@ def _cell(value: Any) -> str:
 _PIPE_SPACE = re.compile(r"[\t\r\n]+")
 
 
+PauseForOption = Annotated[
+    str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")
+]
+PauseUntilOption = Annotated[
+    str | None,
+    typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC unless "
+                                                 "it gives an offset)."),
+]
+
+
 def attempt(operation: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run an operation of :mod:`veille.manage`; its refusal becomes the command's error (:func:`fail_on`)."""
     try:

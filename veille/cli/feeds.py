@@ -14,6 +14,8 @@ from veille.cli.app import app, feeds_app  # noqa: F401
 from veille.cli.common import (
     JsonOption,
     LimitOption,
+    PauseForOption,
+    PauseUntilOption,
     ago,
     attempt,
     confirm,
@@ -233,16 +235,7 @@ def feeds_edit(
 
 
 @feeds_app.command("pause")
-def feeds_pause(
-    id_or_url: str,
-    for_: Annotated[str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")]
-    = None,
-    until: Annotated[
-        str | None,
-        typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC "
-                                                     "unless it gives an offset)."),
-    ] = None,
-) -> None:
+def feeds_pause(id_or_url: str, for_: PauseForOption = None, until: PauseUntilOption = None) -> None:
     """Stop polling a feed until the pause ends (--for, --until) or `veille feeds resume`; it is polled as soon
     as it ends."""
     ctx = context()

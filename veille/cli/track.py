@@ -12,6 +12,8 @@ from veille.cli.app import track_app
 from veille.cli.common import (
     JsonOption,
     LimitOption,
+    PauseForOption,
+    PauseUntilOption,
     attempt,
     confirm,
     context,
@@ -291,16 +293,6 @@ def definition_lines(e: entities.EntityView) -> list[str]:
     if e.pause.paused:
         lines.append(e.pause.describe())
     return lines
-
-
-PauseForOption = Annotated[
-    str | None, typer.Option("--for", metavar="DURATION", help="Pause for this long, e.g. 12h, 7d.")
-]
-PauseUntilOption = Annotated[
-    str | None,
-    typer.Option("--until", metavar="DATE", help="Pause until then: YYYY-MM-DD, or an ISO date and time (UTC unless "
-                                                 "it gives an offset)."),
-]
 
 
 @track_app.command("pause")
