@@ -69,24 +69,24 @@ def tracked(site: Web) -> list[dict[str, Any]]:
     return found
 
 
-def field(page: Page, label: str) -> Locator:
+def field(tab: Page, label: str) -> Locator:
     """The field whose label starts with ``label`` (a label goes on with its hint)."""
-    return page.get_by_label(re.compile(rf"^{re.escape(label)}( |$)"))
+    return tab.get_by_label(re.compile(rf"^{re.escape(label)}( |$)"))
 
 
 @contextlib.contextmanager
-def previewed(page: Page) -> Iterator[None]:
+def previewed(tab: Page) -> Iterator[None]:
     """Wait for the preview that what the block does to the form asks for."""
-    with page.expect_response(lambda r: r.url.endswith("/entities/preview") and r.request.method == "POST"):
+    with tab.expect_response(lambda r: r.url.endswith("/entities/preview") and r.request.method == "POST"):
         yield
 
 
-def preview_hits(page: Page) -> Locator:
-    return page.locator("#preview li.hit")
+def preview_hits(tab: Page) -> Locator:
+    return tab.locator("#preview li.hit")
 
 
-def preview_vetoed(page: Page) -> Locator:
-    return page.locator("#preview li.vetoed")
+def preview_vetoed(tab: Page) -> Locator:
+    return tab.locator("#preview li.vetoed")
 
 
 def test_add_an_entity_with_its_live_preview_edit_pause_resume_and_remove_it(site: Web, page: Page) -> None:  # noqa: F811
@@ -98,12 +98,12 @@ def test_add_an_entity_with_its_live_preview_edit_pause_resume_and_remove_it(sit
 
     # the preview follows what is typed
     field(page, "Name").fill("Mistral AI")
-    expect(page.locator("#preview")).to_contain_text("0 stored articles of the last 30d would have matched")
+    expect(page.locator("#preview")).to_contain_text("0 stored articles of the last 30 days would have matched")
     field(page, "Aliases").fill("Mistral")
-    expect(page.locator("#preview")).to_contain_text("2 stored articles of the last 30d would have matched")
+    expect(page.locator("#preview")).to_contain_text("2 stored articles of the last 30 days would have matched")
     expect(preview_hits(page)).to_have_count(2)
     field(page, "Exclusions").fill("vent")
-    expect(page.locator("#preview")).to_contain_text("1 stored article of the last 30d would have matched")
+    expect(page.locator("#preview")).to_contain_text("1 stored article of the last 30 days would have matched")
     expect(preview_hits(page)).to_have_count(1)
     expect(preview_hits(page).first).to_contain_text(title(LAB))
     expect(preview_hits(page).first.locator("strong")).to_have_text("Mistral")  # the hit, highlighted
@@ -144,7 +144,8 @@ def test_add_an_entity_with_its_live_preview_edit_pause_resume_and_remove_it(sit
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text("Saved Mistral AI.")
     (edited,) = tracked(site)
-    assert (edited["id"], edited["exclude"], edited["require"], edited["matches"]) == (saved["id"], [], ["LLM", "modèle"], 1)
+    assert (edited["id"], edited["exclude"], edited["require"]) == (saved["id"], [], ["LLM", "modèle"])
+    assert edited["matches"] == 1  # an edit keeps the matches
 
     # pause for 7 days: /entities says until when; resume from there
     expect(preview_hits(page)).to_have_count(1)  # the saved definition's preview, loaded with the page
@@ -184,70 +185,80 @@ def test_add_an_entity_with_its_live_preview_edit_pause_resume_and_remove_it(sit
 
 
 def test_the_entity_form_works_without_javascript(site: Web, no_js: Page) -> None:
-    page = no_js
-    sign_in(page, site.url, password=PASSWORD)
-    page.goto(f"{site.url}/entities/new")
-    expect(page.locator("#preview")).to_contain_text("shows here as you type (or with the Preview button)")
-    field(page, "Name").fill("Mistral AI")
-    field(page, "Aliases").fill("Mistral")
-    field(page, "Exclusions").fill("vent")
-    page.get_by_role("button", name="Preview").click()
-    expect(preview_hits(page)).to_have_count(1)
-    expect(preview_hits(page).first).to_contain_text(title(LAB))
-    expect(preview_vetoed(page).first).to_contain_text(f'{title(WIND)}: excluded by "vent"')
-    expect(field(page, "Aliases")).to_have_value("Mistral")  # what was typed, kept
+    tab = no_js
+    sign_in(tab, site.url, password=PASSWORD)
+    tab.goto(f"{site.url}/entities/new")
+    expect(tab.locator("#preview")).to_contain_text("shows here as you type (or with the Preview button)")
+    field(tab, "Name").fill("Mistral AI")
+    field(tab, "Aliases").fill("Mistral")
+    field(tab, "Exclusions").fill("vent")
+    tab.get_by_role("button", name="Preview").click()
+    expect(preview_hits(tab)).to_have_count(1)
+    expect(preview_hits(tab).first).to_contain_text(title(LAB))
+    expect(preview_vetoed(tab).first).to_contain_text(f'{title(WIND)}: excluded by "vent"')
+    expect(field(tab, "Aliases")).to_have_value("Mistral")  # what was typed, kept
 
-    field(page, "Query").fill("(Mistral")
-    page.get_by_role("button", name="Save").click()
-    expect(page.locator("#e-query")).to_contain_text("never closed")
-    expect(field(page, "Query")).to_have_value("(Mistral")
-    field(page, "Minimum mentions").fill("0")
-    field(page, "Query").fill("")
-    page.get_by_role("button", name="Save").click()
-    expect(page.locator("#e-min_mentions")).to_have_text("must be 1 or more")
+    field(tab, "Query").fill("(Mistral")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.locator("#e-query")).to_contain_text("never closed")
+    expect(field(tab, "Query")).to_have_value("(Mistral")
+    field(tab, "Minimum mentions").fill("0")
+    field(tab, "Query").fill("")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.locator("#e-min_mentions")).to_have_text("must be 1 or more")
     assert tracked(site) == []
 
-    field(page, "Minimum mentions").fill("1")
-    field(page, "press").check()
-    page.get_by_role("button", name="Save").click()
-    expect(page).to_have_url(re.compile(rf"{site.url}/entities/\d+$"))
-    expect(page.get_by_role("status")).to_contain_text("Now tracking Mistral AI.")
-    expect(field(page, "press")).to_be_checked()
-    expect(field(page, "research")).not_to_be_checked()
+    field(tab, "Minimum mentions").fill("1")
+    field(tab, "press").check()
+    tab.get_by_role("button", name="Save").click()
+    expect(tab).to_have_url(re.compile(rf"{site.url}/entities/\d+$"))
+    expect(tab.get_by_role("status")).to_contain_text("Now tracking Mistral AI.")
+    expect(field(tab, "press")).to_be_checked()
+    expect(field(tab, "research")).not_to_be_checked()
+    edit_url = tab.url
+
+    # the form is the whole definition: a bare name previews itself, not the tracked entity of that name
+    tab.goto(f"{site.url}/entities/new")
+    field(tab, "Name").fill("Mistral AI")
+    tab.get_by_role("button", name="Preview").click()
+    expect(tab.locator("#preview")).to_contain_text("0 stored articles of the last 30 days would have matched")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.locator("#e-name")).to_have_text("already tracked: Mistral AI")
+    tab.goto(edit_url)
 
     # edit: Preview shows the changed definition's matches; Save keeps them
-    field(page, "Exclusions").fill("")
-    page.get_by_role("button", name="Preview").click()
-    expect(preview_hits(page)).to_have_count(2)
+    field(tab, "Exclusions").fill("")
+    tab.get_by_role("button", name="Preview").click()
+    expect(preview_hits(tab)).to_have_count(2)
     assert tracked(site)[0]["exclude"] == ["vent"]  # a preview saves nothing
-    field(page, "Name").fill("Mistral")
-    page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("status")).to_contain_text("Saved Mistral.")
+    field(tab, "Name").fill("Mistral")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.get_by_role("status")).to_contain_text("Saved Mistral.")
     (saved,) = tracked(site)
     assert (saved["name"], saved["exclude"], saved["to"]) == ("Mistral", [], ["press"])
 
     # pause until a date, then a date that has passed is refused next to the date field
     day = (utcnow() + timedelta(days=10)).date()
-    field(page, "Pause until").fill(day.isoformat())
-    page.get_by_role("button", name="Pause until this date").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Mistral is paused until {day.isoformat()} 00:00 UTC")
-    field(page, "Pause until").fill("2001-01-01")
-    page.get_by_role("button", name="Pause until this date").click()
-    expect(page.locator("#e-until")).to_contain_text("has already passed")
-    page.goto(f"{site.url}/entities")
-    expect(page.locator(f"#entity-{saved['id']}")).to_contain_text(f"paused until {day.isoformat()} 00:00 UTC")
+    field(tab, "Pause until").fill(day.isoformat())
+    tab.get_by_role("button", name="Pause until this date").click()
+    expect(tab.get_by_role("status")).to_contain_text(f"Mistral is paused until {day.isoformat()} 00:00 UTC")
+    field(tab, "Pause until").fill("2001-01-01")
+    tab.get_by_role("button", name="Pause until this date").click()
+    expect(tab.locator("#e-until")).to_contain_text("has already passed")
+    tab.goto(f"{site.url}/entities")
+    expect(tab.locator(f"#entity-{saved['id']}")).to_contain_text(f"paused until {day.isoformat()} 00:00 UTC")
 
     # remove: without JavaScript, a confirmation page says what goes with it
-    page.get_by_role("link", name="Edit Mistral").click()
-    page.get_by_role("button", name="Remove Mistral…").click()
-    expect(page.get_by_role("heading", name="Remove Mistral?")).to_be_visible()
-    expect(page.get_by_text("Stop tracking Mistral? It has no match yet.")).to_be_visible()
+    tab.get_by_role("link", name="Edit Mistral").click()
+    tab.get_by_role("button", name="Remove Mistral…").click()
+    expect(tab.get_by_role("heading", name="Remove Mistral?")).to_be_visible()
+    expect(tab.get_by_text("Stop tracking Mistral? It has no match yet.")).to_be_visible()
     assert len(tracked(site)) == 1  # not yet
-    page.get_by_role("button", name="Remove Mistral", exact=True).click()
-    expect(page).to_have_url(f"{site.url}/entities")
-    expect(page.get_by_role("status")).to_contain_text("Stopped tracking Mistral.")
+    tab.get_by_role("button", name="Remove Mistral", exact=True).click()
+    expect(tab).to_have_url(f"{site.url}/entities")
+    expect(tab.get_by_role("status")).to_contain_text("Stopped tracking Mistral.")
     assert tracked(site) == []
-    assert problems(page, expected=(422,)) == []  # the refused saves answered 422; nothing else went wrong
+    assert problems(tab, expected=(422,)) == []  # the refused saves answered 422; nothing else went wrong
 
 
 def test_entity_forms_refuse_a_post_without_the_csrf_token(site: Web, page: Page) -> None:  # noqa: F811
@@ -268,3 +279,34 @@ def test_entity_forms_refuse_a_post_without_the_csrf_token(site: Web, page: Page
             assert client.post(path, data={"for": "7d", "confirmed": "yes"}).status_code == 403, path
         assert tracked(site)[0]["paused"] is False
         assert client.get("/entities/999999").status_code == 404
+
+
+def test_match_counts_are_of_the_last_7_and_30_days(database_url: str) -> None:
+    """The numbers /entities shows, from one grouped query: a match 3 days old counts in both, one 20 days old
+    in the 30 days only, one 40 days old in neither."""
+    from veille.manage import entities
+    from veille.storage.db import Database
+    from veille.storage.models import Article, Entity, Match
+
+    db = Database(database_url)
+    db.upgrade()
+    now = utcnow()
+
+    def stock(s: Any) -> tuple[int, int]:
+        kyutai, mistral = Entity(name="Kyutai", name_key="kyutai"), Entity(name="Mistral", name_key="mistral")
+        s.add_all([kyutai, mistral])
+        s.flush()
+        for n, (entity, age) in enumerate([(kyutai, 3), (kyutai, 20), (kyutai, 40), (mistral, 29)]):
+            article = Article(url=f"https://example.org/{n}", url_key=f"example.org/{n}", title=f"article {n}")
+            s.add(article)
+            s.flush()
+            s.add(Match(article_id=article.id, entity_id=entity.id, term=entity.name, snippet="",
+                        matched_at=now - timedelta(days=age)))
+        return kyutai.id, mistral.id
+
+    kyutai, mistral = db.run(stock)
+    counts = entities.match_counts(db, now=now)
+    assert counts == {kyutai: entities.RecentMatches(week=1, month=2), mistral: entities.RecentMatches(0, 1)}
+    later = entities.match_counts(db, now=now + timedelta(days=12))  # the windows follow `now`
+    assert later == {kyutai: entities.RecentMatches(0, 1)}
+    db.dispose()

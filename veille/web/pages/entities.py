@@ -20,12 +20,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from veille.manage import InvalidError, NotFoundError, OperationError, channels, entities
-from veille.settings import format_duration, parse_duration
+from veille.settings import parse_duration
 from veille.web.forms import Errors, checked, read_form, text, values
 from veille.web.templating import flash, render
 from veille.web.work import blocking
 
 PREVIEW_SINCE = 30 * 86400.0  # seconds of stored articles the preview looks through
+SINCE_LABEL = "30 days"
 PREVIEW_SHOWN = 50  # hits (and vetoes) the preview lists; the others are counted
 # the operations layer's field names that are not the form's: a refusal without a field is about the name
 # (e.g. "already tracked: Kyutai")
@@ -155,7 +156,7 @@ async def _form_page(request: Request, typed: Typed, *, entity: entities.EntityV
     impact = entities.EntityImpact(entity.name, entity.matches) if entity is not None else None
     return render(request, "entity_form.html", {
         "entity": entity, "v": typed, "errors": errors or Errors(), "channels": names, "tested": tested,
-        "previewed": previewed, "shown": PREVIEW_SHOWN, "since": format_duration(PREVIEW_SINCE), "impact": impact,
+        "previewed": previewed, "shown": PREVIEW_SHOWN, "since": SINCE_LABEL, "impact": impact,
     }, status=status)
 
 
@@ -218,7 +219,7 @@ async def entity_preview(request: Request) -> Response:
     tested = await _preview(request, typed, errors) if typed.name else None
     return render(request, "_entity_preview.html", {
         "v": typed, "errors": errors, "tested": tested, "previewed": True, "shown": PREVIEW_SHOWN,
-        "since": format_duration(PREVIEW_SINCE), "fragment": True, "labels": LABELS,
+        "since": SINCE_LABEL, "fragment": True, "labels": LABELS,
     })
 
 
