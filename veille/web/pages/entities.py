@@ -181,7 +181,8 @@ async def entity_create(request: Request) -> Response:
     message = f"Now tracking {added.entity.name}."
     if added.backfill is not None:
         done = added.backfill
-        message += (f" Backfill {typed.backfill}: {done.matched} of {done.articles} stored articles matched, "
+        stored = f"{done.articles} stored {'article' if done.articles == 1 else 'articles'}"
+        message += (f" Backfill {typed.backfill}: {done.matched} of {stored} matched, "
                     f"{done.alerts} new {'alert' if done.alerts == 1 else 'alerts'}.")
     flash(request, message)
     return RedirectResponse(f"/entities/{added.entity.id}", status_code=303)
