@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -317,18 +317,19 @@ class DefinitionTest:
 
 def test_definition(
     ctx: Context, definition: Definition, *, since: float = 30 * 86400.0, now: datetime | None = None,
-    saved: bool = True,
+    saved: bool = True, literal: bool = False,
 ) -> DefinitionTest:
     """Match a definition against the stored articles of the last ``since`` seconds, saving nothing. A bare
     name that uses query syntax is taken as a query; with ``saved``, the bare name of a tracked entity tests
-    its saved definition."""
+    its saved definition. With ``literal`` (a form that shows every field), neither: the definition is
+    tested exactly as :func:`add_entity` would save it."""
     from veille import preview
 
     check_name(definition.name)
     if since <= 0:
         raise InvalidError("must be longer than zero", field="since")
     label = "definition"
-    bare = definition == Definition(definition.name)
+    bare = not literal and definition == Definition(definition.name)
     if bare and saved:
         tracked = ctx.db.run(lambda s: s.scalar(select(Entity).where(Entity.name_key == fold_term(definition.name))))
         if tracked is not None:
@@ -544,3 +545,31 @@ def remove_entity(db: Database, name: str) -> EntityRemoved:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+# --------------------------------------------------------------------------- recent matches
+
+
+@dataclass(frozen=True, slots=True)
+class RecentMatches:
+    """An entity's matches of the last 7 and 30 days."""
+
+    week: int
+    month: int
+
+
+def match_counts(db: Database, *, now: datetime | None = None) -> dict[int, RecentMatches]:
+    """Every entity's matches of the last 7 and 30 days before ``now``, by entity id, in one grouped query;
+    an entity without a match in 30 days is absent."""
+    now = now or utcnow()
+    week, month = now - timedelta(days=7), now - timedelta(days=30)
+
+    def work(s: Session) -> dict[int, RecentMatches]:
+        rows = s.execute(
+            select(Match.entity_id, func.sum(case((Match.matched_at >= week, 1), else_=0)), func.count())
+            .where(Match.matched_at >= month, Match.matched_at <= now)
+            .group_by(Match.entity_id)
+        ).tuples()
+        return {entity_id: RecentMatches(int(in_week or 0), int(in_month)) for entity_id, in_week, in_month in rows}
+
+    return db.run(work)

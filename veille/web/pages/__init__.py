@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from veille.web.pages import overview
+from veille.web.pages import entities, overview
 
 ROUTES: list[BaseRoute] = [
     *overview.ROUTES,
+    *entities.ROUTES,
 ]
