@@ -64,3 +64,37 @@ def test_a_page_of_matches_and_the_total(stored: str, tmp_path_factory: pytest.T
     assert rest.total == 3 and len(rest.items) == 1
     assert {m.title for m in page.items} | {m.title for m in rest.items} == {
         "Kyutai recrute Hervé Jégou", "Kyutai ouvre Moshi", "Kyutai et la musique"}
+
+
+@pytest.mark.parametrize(("tracked", "title", "body"), [
+    ("Kyutai", "Un fonds Kyutai-backed", "Le fonds soutenu par le laboratoire investit dans la voix."),
+    ("Herve Jegou", "Nomination", "Hervé Jégou rejoint le laboratoire parisien comme directeur scientifique."),
+    ("Bernhard Schoelkopf", "Tübingen", "Bernhard Schölkopf dirige l'institut Max Planck de Tübingen."),
+    ("Iliad", "Le groupe", "Les équipes d’Iliad et de Scaleway ont annoncé un partenariat."),
+    ("月之暗面", "Moonshot", "La start-up chinoise 月之暗面科技 a levé des fonds cette semaine."),
+])
+def test_the_search_index_skips_articles_but_never_a_mention_the_matcher_finds(
+    web: HTTPFixture, tracked: str, title: str, body: str
+) -> None:
+    """`track test` reads only the articles the index says may mention the name: whatever the spelling, the
+    hyphens, the apostrophes or the script, it finds what reading every article would."""
+    web.routes["/m"] = Route(page(title, body), "text/html")
+    web.routes["/other"] = Route(page("Autre chose", "Un article sans rapport avec le sujet du test."), "text/html")
+    items = [{"title": title, "link": web.url("/m"), "guid": "m"},
+             {"title": "Autre chose", "link": web.url("/other"), "guid": "o"}]
+    web.routes["/feed.xml"] = Route(rss(items), "application/rss+xml")
+    assert veille("feeds", "add", web.url("/feed.xml")).exit_code == 0
+    assert veille("poll").exit_code == 0
+    found = veille("track", "test", tracked, "--json")
+    assert found.exit_code == 0, found.stderr
+    assert [row["url"] for row in found.json()] == [web.url("/m")]
+
+
+def test_a_name_only_in_the_feed_title_is_previewed(web: HTTPFixture) -> None:
+    web.routes["/p"] = Route(page("Un laboratoire parisien", "Le laboratoire publie un modèle vocal."), "text/html")
+    web.routes["/feed.xml"] = Route(rss([{"title": "Kyutai publie un modèle", "link": web.url("/p"), "guid": "p"}]),
+                                    "application/rss+xml")
+    assert veille("feeds", "add", web.url("/feed.xml")).exit_code == 0
+    assert veille("poll").exit_code == 0
+    [row] = veille("track", "test", "Kyutai", "--json").json()
+    assert row["where"] == ["feed-title"]

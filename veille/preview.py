@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from veille.matching import EntitySpec, Hit, Matcher, Veto
 from veille.pipeline.context import Context, _insert
 from veille.pipeline.delivery import is_digest, route_channels
 from veille.pipeline.match import entity_spec, match_article, store_match
-from veille.storage import pauses
+from veille.storage import pauses, search
 from veille.storage.models import Alert, Article, Channel, Entity, utcnow
 from veille.stories import assign_story
 
@@ -68,7 +68,7 @@ def preview(ctx: Context, spec: EntitySpec, *, since: float, now: datetime | Non
     """The stored articles from the last `since` seconds that `spec` mentions, newest first."""
     matcher = Matcher([spec])
     found: list[Preview] = []
-    for article in _articles(ctx, since=since, now=now):
+    for article in _articles(ctx, since=since, now=now, keys=matcher.mention_keys(spec.id)):
         report = match_article(matcher, article)
         if not report.matches and not report.vetoed:
             continue
@@ -95,9 +95,9 @@ def backfill(ctx: Context, entity_id: int, *, since: float, now: datetime | None
         raise ValueError(f"no entity with id {entity_id}")
     matcher = Matcher([entity_spec(entity)])
     channels = tuple(c.name for c in ctx.db.run(_targets, entity_id))
-    articles = matched = alerts = 0
-    for article in _articles(ctx, since=since, now=now):
-        articles += 1
+    articles = ctx.db.run(_count, since, now)
+    matched = alerts = 0
+    for article in _articles(ctx, since=since, now=now, keys=matcher.mention_keys(entity_id)):
         report = match_article(matcher, article)
         if report.matches:
             matched += 1
@@ -146,31 +146,35 @@ def _store(s: Session, entity_id: int, article_id: int, hit: Hit) -> int:
     return created
 
 
-def _articles(ctx: Context, *, since: float, now: datetime | None) -> Iterator[Article]:
-    """The stored articles with a text, matched or first seen within the window, read in batches."""
+def _articles(ctx: Context, *, since: float, now: datetime | None, keys: tuple[str, ...] = ()) -> Iterator[Article]:
+    """The stored articles with a text, matched or first seen within the window, read in batches; with
+    ``keys`` (the folded spellings of the entity's mentions), only those the search index finds one in."""
     cutoff = (now or utcnow()) - timedelta(seconds=since)
     last = 0
     while True:
-        batch = ctx.db.run(_batch, cutoff, last)
+        batch = ctx.db.run(_batch, cutoff, last, keys)
         if not batch:
             return
         yield from batch
         last = batch[-1].id
 
 
-def _batch(s: Session, cutoff: datetime, after: int) -> list[Article]:
-    return list(
-        s.scalars(
-            select(Article)
-            .where(
-                Article.id > after,
-                Article.state.in_(STATES),
-                or_(Article.matched_at >= cutoff, Article.first_seen_at >= cutoff),
-            )
-            .order_by(Article.id)
-            .limit(BATCH)
-        )
-    )
+def _window(cutoff: datetime) -> Any:
+    return (Article.state.in_(STATES), or_(Article.matched_at >= cutoff, Article.first_seen_at >= cutoff))
+
+
+def _batch(s: Session, cutoff: datetime, after: int, keys: tuple[str, ...]) -> list[Article]:
+    statement = select(Article).where(Article.id > after, *_window(cutoff))
+    candidates = search.any_phrase(s, keys) if keys else None
+    if candidates is not None:
+        statement = statement.where(candidates)
+    return list(s.scalars(statement.order_by(Article.id).limit(BATCH)))
+
+
+def _count(s: Session, since: float, now: datetime | None) -> int:
+    """How many stored articles the window holds."""
+    cutoff = (now or utcnow()) - timedelta(seconds=since)
+    return s.scalar(select(func.count()).select_from(Article).where(*_window(cutoff))) or 0
 
 
 def _url(article: Article) -> str:

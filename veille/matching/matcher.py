@@ -215,6 +215,17 @@ class Matcher:
             )
         return report, tuple(explanations)
 
+    def mention_keys(self, entity_id: int) -> tuple[str, ...]:
+        """Every folded spelling under which the entity's mentions (name, aliases, what its query is about) are
+        looked up: an article that contains none of them can't mention it (a search index uses this to skip
+        the articles that can't)."""
+        keys: dict[str, None] = {}
+        for entity in self._entities:
+            if entity.spec.id == entity_id:
+                for term_id in entity.mentions:
+                    keys.update(dict.fromkeys(lower for lower, _ in spellings(self._terms[term_id].phrase)))
+        return tuple(keys)
+
     def _find(self, sources: tuple[str, ...]) -> tuple[_Found, tuple[Folded, ...]]:
         """The hits of every term in the folded places, and those folded texts (which map a hit back to
         the original only when it is shown)."""

@@ -1,4 +1,5 @@
-"""Full-text search over stored articles' titles and texts, the same function on SQLite and PostgreSQL.
+"""Full-text search over stored articles (their title and text, and the feed's own title and summary of them),
+the same function on SQLite and PostgreSQL.
 
 SQLite: an FTS5 table (``articles_fts``, external content over ``articles``, kept in step by triggers),
 tokenized with ``unicode61 remove_diacritics 2`` so that ``herve`` finds ``Hervé``.
@@ -15,6 +16,7 @@ can, accents ignored); punctuation and query operators are taken as spaces.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, column, literal, text
@@ -45,6 +47,34 @@ def matches(s: Session, query: str) -> ColumnElement[bool]:
             bindparam("search_query", fts)
         ).columns(column("rowid", Integer))
     )
+
+
+def any_phrase(s: Session, phrases: Iterable[str]) -> ColumnElement[bool] | None:
+    """A condition on ``Article``: one of ``phrases`` (already folded: lower case, no accent) is in it, as
+    words in a row; None when a phrase can't be looked up so (characters the index tokenizes otherwise than
+    the matcher reads them, Chinese or Japanese, ``ß``...): then every article is a candidate."""
+    wanted: list[list[str]] = []
+    for phrase in phrases:
+        found = words(phrase)
+        if not found or not _PLAIN.fullmatch(phrase) or " ".join(found) != " ".join(phrase.split()):
+            return None
+        wanted.append(found)
+    if not wanted:
+        return None
+    if s.get_bind().dialect.name == "postgresql":
+        queries = " || ".join(f"phraseto_tsquery('simple', :p{i})" for i in range(len(wanted)))
+        return text(f"articles.search @@ ({queries})").bindparams(  # type: ignore[return-value]
+            *(bindparam(f"p{i}", " ".join(found)) for i, found in enumerate(wanted))
+        )
+    fts = " OR ".join('"' + " ".join(found) + '"' for found in wanted)
+    return Article.id.in_(
+        text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :search_any").bindparams(
+            bindparam("search_any", fts)
+        ).columns(column("rowid", Integer))
+    )
+
+
+_PLAIN = re.compile(r"[a-z0-9 ]+")  # what the index and the matcher both read as words in a row
 
 
 def outside_models(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

@@ -4,7 +4,8 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02
 
-SQLite: an FTS5 table over articles' titles and texts, kept in step by triggers, filled from what is stored.
+SQLite: an FTS5 table over articles' titles and texts and the feed's own title and summary of each, kept in
+step by triggers, filled from what is stored.
 PostgreSQL: a generated tsvector column with a GIN index; accents are removed by the unaccent extension when
 the server has it (and lets this user create it), else the text is indexed as it is.
 See veille/storage/search.py.
@@ -17,16 +18,19 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+COLUMNS = "title, text, feed_title, feed_summary"
+NEW = "new.title, new.text, new.feed_title, new.feed_summary"
+OLD = "old.title, old.text, old.feed_title, old.feed_summary"
 SQLITE = [
-    "CREATE VIRTUAL TABLE articles_fts USING fts5(title, text, content='articles', content_rowid='id', "
+    f"CREATE VIRTUAL TABLE articles_fts USING fts5({COLUMNS}, content='articles', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN "
-    "INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END",
+    f"INSERT INTO articles_fts(rowid, {COLUMNS}) VALUES (new.id, {NEW}); END",
     "CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN "
-    "INSERT INTO articles_fts(articles_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); END",
-    "CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, text ON articles BEGIN "
-    "INSERT INTO articles_fts(articles_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text); "
-    "INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text); END",
+    f"INSERT INTO articles_fts(articles_fts, rowid, {COLUMNS}) VALUES ('delete', old.id, {OLD}); END",
+    f"CREATE TRIGGER articles_fts_update AFTER UPDATE OF {COLUMNS} ON articles BEGIN "
+    f"INSERT INTO articles_fts(articles_fts, rowid, {COLUMNS}) VALUES ('delete', old.id, {OLD}); "
+    f"INSERT INTO articles_fts(rowid, {COLUMNS}) VALUES (new.id, {NEW}); END",
     "INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')",
 ]
 
@@ -49,7 +53,8 @@ def upgrade() -> None:
     op.execute(f"CREATE OR REPLACE FUNCTION veille_unaccent(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE "
                f"STRICT AS $$ {body} $$")
     op.execute("ALTER TABLE articles ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', "
-               "veille_unaccent(coalesce(title, '') || ' ' || coalesce(text, '')))) STORED")
+               "veille_unaccent(coalesce(title, '') || ' ' || coalesce(text, '') || ' ' || coalesce(feed_title, '') "
+               "|| ' ' || coalesce(feed_summary, '')))) STORED")
     op.execute("CREATE INDEX ix_articles_search ON articles USING gin (search)")
 
 
