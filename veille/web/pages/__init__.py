@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from veille.web.pages import overview
+from veille.web.pages import channels, feeds, overview, settings
 
 ROUTES: list[BaseRoute] = [
     *overview.ROUTES,
+    *feeds.ROUTES, *channels.ROUTES, *settings.ROUTES,
 ]
