@@ -215,6 +215,32 @@ def test_a_feeds_form_posted_without_its_csrf_token_is_refused(site: Web, lab: H
     assert lab.requests == []  # nor fetched
 
 
+def test_the_list_comes_a_hundred_feeds_a_page(site: Web, page: Page) -> None:  # noqa: F811
+    outlines = "".join(f'<outline type="rss" text="Feed {n}" xmlUrl="http://127.0.0.1:9/{n}.xml"/>'
+                       for n in range(1, 106))
+    opml = f'<?xml version="1.0"?><opml version="2.0"><head/><body>{outlines}</body></opml>'
+    with site.client(headers={"Authorization": f"Bearer {site.token()}"}) as client:
+        imported = client.post("/api/v1/feeds/import", content=opml)
+        assert imported.json()["added"] == 105, imported.text
+
+    sign_in(page, site.url, password=PASSWORD)
+    page.goto(f"{site.url}/feeds")
+    expect(page.get_by_role("heading", name="105 feeds: 1 to 100")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(100)
+    expect(page.locator("#feed-100")).to_contain_text("Feed 100")
+    page.get_by_role("link", name="Next").click()
+    expect(page.get_by_role("heading", name="105 feeds: 101 to 105")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(5)
+    expect(page.get_by_text("page 2 of 2")).to_be_visible()
+    page.goto(f"{site.url}/feeds?page=last")
+    expect(page.locator("#feed-105")).to_contain_text("Feed 105")
+    page.goto(f"{site.url}/feeds?page=99")  # past the end: the last page
+    expect(page.locator("tbody tr")).to_have_count(5)
+    page.get_by_role("link", name="Previous").click()
+    expect(page.locator("#feed-1")).to_contain_text("Feed 1")
+    assert problems(page) == []
+
+
 # --------------------------------------------------------------------------- the operation under the list
 
 
@@ -255,4 +281,6 @@ def test_feeds_are_listed_with_their_items_counted_in_one_query(db: Database) ->
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2  # the feeds, the counts
     assert [f.entries for f in feeds.list_feeds(db)] == [None, None, None]  # not counted unless asked
     assert [f.entries for f in feeds.list_feeds(db, count_entries=True, limit=2)] == [3, 0]
+    assert [(f.id, f.entries) for f in feeds.list_feeds(db, count_entries=True, limit=5, offset=2)] == [(3, 2)]
+    assert feeds.count_feeds(db) == 3
     assert feeds.get_feed(db, "3", count_entries=True).entries == 2

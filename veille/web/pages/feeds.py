@@ -26,6 +26,7 @@ from veille.web.templating import flash, render
 from veille.web.work import blocking, parsing
 
 PAUSES = (("1d", "1 day"), ("7d", "7 days"), ("until", "until a date"), ("forever", "until I resume it"))
+PAGE_SIZE = 100  # feeds per page of the list
 MAX_OPML = 4 * 1024 * 1024  # bytes read from an uploaded OPML file (the body cap is the same by default)
 
 
@@ -84,15 +85,36 @@ def feed_id(request: Request) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A page of the feed list."""
+
+    feeds: list[feeds.FeedView]
+    total: int
+    page: int  # from 1
+    pages: int
+    first: int  # the rank of the page's first feed, from 1
+
+
+def load_page(db: Any, wanted: str) -> Listing:
+    """Page ``wanted`` of the list ("last", or a number; anything else: the first), within the pages there are."""
+    total = feeds.count_feeds(db)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = pages if wanted == "last" else min(max(int(wanted) if wanted.isdigit() else 1, 1), pages)
+    offset = (page - 1) * PAGE_SIZE
+    found = feeds.list_feeds(db, limit=PAGE_SIZE, offset=offset, count_entries=True)
+    return Listing(found, total, page, pages, offset + 1)
+
+
 async def show_list(request: Request, *, add: AddForm | None = None, opml_error: str | None = None,
                     status: int = 200) -> Response:
-    found = await blocking(feeds.list_feeds, ctx_of(request).db, count_entries=True)
-    return render(request, "feeds.html", {"feeds": found, "add": add or AddForm(), "opml_error": opml_error},
+    listing = await blocking(load_page, ctx_of(request).db, request.query_params.get("page", "1"))
+    return render(request, "feeds.html", {"listing": listing, "add": add or AddForm(), "opml_error": opml_error},
                   status=status)
 
 
 async def feeds_page(request: Request) -> Response:
-    """GET /feeds."""
+    """GET /feeds?page=N: a hundred feeds a page, in the order they were added (``page=last``: the newest)."""
     return await show_list(request)
 
 
@@ -128,7 +150,7 @@ async def add(request: Request) -> Response:
     if added.warning:
         message += f" Added anyway: {added.warning}."
     flash(request, message)
-    return RedirectResponse(f"/feeds#feed-{added.id}", status_code=303)
+    return RedirectResponse(f"/feeds?page=last#feed-{added.id}", status_code=303)
 
 
 async def import_opml(request: Request) -> Response:
@@ -154,7 +176,7 @@ async def import_opml(request: Request) -> Response:
     if imported.refused:
         parts.append(f"refused by the address guard: {', '.join(imported.refused)}")
     flash(request, "; ".join(parts) + ".")
-    return RedirectResponse("/feeds", status_code=303)
+    return RedirectResponse("/feeds?page=last", status_code=303)
 
 
 async def export_opml(request: Request) -> Response:
