@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,33 +20,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-_shared: dict[str, Any] = {"users": 0}
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the whole session. Each test module imports this fixture, which makes pytest hold one
-    session fixture per module: they share the one browser (Playwright's sync API can't run twice at once),
-    and the last of them to end closes it."""
+    """Chromium for one test module. Not for the whole session: Playwright's sync API keeps its event loop
+    running in the main thread while it is started, so a test of another module that runs asyncio in the
+    test process would fail ("asyncio.run() cannot be called from a running event loop"), and two modules
+    importing this fixture would each start Playwright, which can't run twice at once."""
     from playwright.sync_api import sync_playwright
 
-    if not _shared["users"]:
-        manager = sync_playwright()
-        playwright = manager.start()
-        try:
-            _shared["browser"] = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except BaseException:
-            manager.__exit__(None, None, None)
-            raise
-        _shared["manager"] = manager
-    _shared["users"] += 1
-    try:
-        yield _shared["browser"]
-    finally:
-        _shared["users"] -= 1
-        if not _shared["users"]:
-            _shared.pop("browser").close()
-            _shared.pop("manager").__exit__(None, None, None)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture
