@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,32 +20,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-# One Playwright and one Chromium for the whole session: every test module imports the fixture, which makes it
-# a session fixture of each module, and a second sync Playwright can't start while the first runs.
-_shared: dict[str, Any] = {}
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not _shared:
-        from playwright.sync_api import sync_playwright
+    """Chromium for one test module. Not for the whole session: Playwright's sync API keeps its event loop
+    running in the main thread while it is started, so a test of another module that runs asyncio in the
+    test process would fail ("asyncio.run() cannot be called from a running event loop"), and two modules
+    importing this fixture would each start Playwright, which can't run twice at once."""
+    from playwright.sync_api import sync_playwright
 
-        playwright = sync_playwright().start()
-        try:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except BaseException:
-            playwright.stop()
-            raise
-        _shared.update(playwright=playwright, browser=launched, users=0)
-    _shared["users"] += 1
-    try:
-        yield _shared["browser"]
-    finally:
-        _shared["users"] -= 1
-        if not _shared["users"]:
-            _shared["browser"].close()
-            _shared["playwright"].stop()
-            _shared.clear()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

@@ -244,6 +244,29 @@ def set_password(db: Database, *, name: str, password: str, now: datetime | None
     return account
 
 
+def change_password(db: Database, *, name: str, current: str, new: str, now: datetime | None = None) -> SessionUser:
+    """A user changing their own password: ``new`` is checked as any password (InvalidError on ``password``)
+    and ``current`` must be theirs (InvalidError on ``current``). Their other sessions end; the result is the
+    user with the new stamp, for the session that made the change."""
+    password_hash = hash_password(_password(new))
+    found = db.run(lambda s: (lambda u: u.password_hash if u else None)(_find_user(s, name)))
+    if found is None:
+        raise NotFoundError(f"no user named {name!r} (see `veille users list`)")
+    if len(current) > MAX_PASSWORD or not check_password(current, found):
+        raise InvalidError("that is not your current password", field="current")
+
+    def work(s: Session) -> SessionUser:
+        user = _find_user(s, name)
+        if user is None or user.password_hash != found:  # removed, or changed by someone else meanwhile
+            raise ConflictError("your password was changed meanwhile: sign in again")
+        user.password_hash, user.password_changed_at = password_hash, now or utcnow()
+        return SessionUser(id=user.id, name=user.name, stamp=_stamp(password_hash))
+
+    user = db.run(work)
+    log.info("password changed", extra={"user": user.name})
+    return user
+
+
 def verify_password(db: Database, *, name: str, password: str, now: datetime | None = None) -> SessionUser | None:
     """The user when ``password`` is ``name``'s, else None (same cost whether the name exists or not). A
     success records ``last_login_at``."""

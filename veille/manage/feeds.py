@@ -308,6 +308,7 @@ class FeedView:
     failures: int = 0  # in a row
     failing_since: datetime | None = None
     resume_at: datetime | None = None
+    entries: int | None = None  # entries stored for it (its items); None when not counted
 
     @property
     def every_text(self) -> str:
@@ -403,7 +404,7 @@ def find_feed(s: Session, id_or_url: str) -> Feed:
     return feed
 
 
-def view(feed: Feed, now: datetime | None = None) -> FeedView:
+def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None) -> FeedView:
     return FeedView(
         id=feed.id,
         url=feed.url,
@@ -424,18 +425,45 @@ def view(feed: Feed, now: datetime | None = None) -> FeedView:
         failures=feed.failures or 0,
         failing_since=feed.failing_since,
         resume_at=feed.resume_at,
+        entries=entries,
     )
 
 
-def list_feeds(db: Database, *, limit: int | None = None, now: datetime | None = None) -> list[FeedView]:
-    """Every feed, in the order they were added."""
+def list_feeds(db: Database, *, limit: int | None = None, offset: int = 0, now: datetime | None = None,
+               count_entries: bool = False) -> list[FeedView]:
+    """Every feed, in the order they were added (``offset`` and ``limit``: a page of them); ``count_entries``:
+    with each one's ``entries`` (its items), counted by one grouped query for all of them."""
     if limit is not None and limit < 1:
         raise InvalidError("must be 1 or more", field="limit")
-    return db.run(lambda s: [view(f, now) for f in s.scalars(select(Feed).order_by(Feed.id).limit(limit))])
+    if offset < 0:
+        raise InvalidError("must be 0 or more", field="offset")
+
+    def work(s: Session) -> list[FeedView]:
+        rows = list(s.scalars(select(Feed).order_by(Feed.id).offset(offset or None).limit(limit)))
+        if not count_entries:
+            return [view(f, now) for f in rows]
+        counts: dict[int, int] = {}
+        if rows:
+            query = select(Entry.feed_id, func.count()).group_by(Entry.feed_id)
+            if limit is not None or offset:
+                query = query.where(Entry.feed_id.in_([f.id for f in rows]))
+            counts = {feed_id: count for feed_id, count in s.execute(query)}
+        return [view(f, now, entries=counts.get(f.id, 0)) for f in rows]
+
+    return db.run(work)
 
 
-def get_feed(db: Database, id_or_url: str, *, now: datetime | None = None) -> FeedView:
-    return db.run(lambda s: view(find_feed(s, id_or_url), now))
+def count_feeds(db: Database) -> int:
+    """How many feeds there are."""
+    return int(db.run(lambda s: s.scalar(select(func.count()).select_from(Feed))) or 0)
+
+
+def get_feed(db: Database, id_or_url: str, *, now: datetime | None = None, count_entries: bool = False) -> FeedView:
+    def work(s: Session) -> FeedView:
+        feed = find_feed(s, id_or_url)
+        return view(feed, now, entries=_entries(s, feed.id) if count_entries else None)
+
+    return db.run(work)
 
 
 def _seconds(text: str, name: str, *, zero: bool = False) -> float:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from veille.web.pages import entities, overview
+from veille.web.pages import channels, entities, feeds, overview, settings
 
 ROUTES: list[BaseRoute] = [
     *overview.ROUTES,
     *entities.ROUTES,
+    *feeds.ROUTES, *channels.ROUTES, *settings.ROUTES,
 ]
