@@ -44,6 +44,8 @@ from veille.storage.models import Alert, Channel, Digest, Entity, utcnow
 log = logging.getLogger(__name__)
 
 ADDABLE = ("slack", "email", "webhook", "apprise")
+NAME_SIZE = 128  # the channels.name column
+TARGET_SIZE = 2048  # the channels.target column
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,10 @@ def add_channel(
         raise InvalidError(str(exc), field="digest") from exc
     if name is not None and (not name.strip() or any(ch.isspace() for ch in name)):
         raise InvalidError("--name must be one word, e.g. research-slack", field="name")
+    if name is not None and len(name) > NAME_SIZE:
+        raise InvalidError(f"too long (at most {NAME_SIZE} characters)", field="name")
+    if len(target) > TARGET_SIZE:
+        raise InvalidError(f"too long (at most {TARGET_SIZE} characters)", field="target")
     if kind == "email":
         check_smtp(ctx.settings)
     options: dict[str, Any] = {"secret": secret} if secret else {}
@@ -209,7 +215,6 @@ def mark_channel(s: Session, channel_id: int, state: str, error: str | None) -> 
 # --------------------------------------------------------------------------- pause, remove
 
 UNSENT = ("pending", "queued", "digest")  # alert statuses that removing a channel cancels
-NAME_SIZE = 128  # the channels.name column
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +364,12 @@ def update_channel(
         options = dict(channel.options or {})
         if "target" in data:
             try:
-                channel.target = validate_target(channel.kind, str(data["target"]))
+                target = validate_target(channel.kind, str(data["target"]))
             except ValueError as exc:
                 raise InvalidError(str(exc), field="target") from exc
+            if len(target) > TARGET_SIZE:
+                raise InvalidError(f"too long (at most {TARGET_SIZE} characters)", field="target")
+            channel.target = target
         if "secret" in data:
             if channel.kind != "webhook":
                 raise InvalidError("a secret is for webhook channels only", field="secret")
@@ -391,6 +399,8 @@ def update_channel(
             new = str(data["name"] or "").strip()
             if not new or any(ch.isspace() for ch in new):
                 raise InvalidError("the name must be one word, e.g. research-slack", field="name")
+            if len(new) > NAME_SIZE:
+                raise InvalidError(f"too long (at most {NAME_SIZE} characters)", field="name")
             if new in _names(s):
                 raise ConflictError(f"a channel is already named {new!r}")
             for entity in _routed(s, channel.name):

@@ -38,6 +38,7 @@ from veille.storage.models import Entry, Feed, utcnow
 log = logging.getLogger(__name__)
 
 FEED_TEXT = ("auto", "always", "never")
+URL_SIZE = 2048  # the feeds.url column
 
 
 class NoFeedError(OperationError):
@@ -126,6 +127,8 @@ def check_feed_url(settings: Settings, url: str) -> str:
     guard refuses (a host that does not resolve now passes: the fetch says so). The guard is security, not a
     check: ``force`` never overrides it."""
     url = url.strip()
+    if len(url) > URL_SIZE:
+        raise InvalidError(f"too long (at most {URL_SIZE} characters)", field="url")
     try:
         http.check_scheme(url)
         pipeline.run_async(http.check_url(url, http.AddressGuard.from_settings(settings)))
@@ -395,9 +398,23 @@ class FeedRemoved:
     entries: int
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
+
+
+def as_id(text: str) -> int | None:
+    """``text`` as a row id when it is one written in ASCII digits (-1 past the largest id a database holds:
+    found by no row, where the number itself would be refused by the database), else None."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    if len(text.lstrip("0")) > 10:
+        return -1
+    value = int(text)
+    return value if value <= MAX_ID else -1
+
+
 def find_feed(s: Session, id_or_url: str) -> Feed:
     text = id_or_url.strip()
-    feed = s.get(Feed, int(text)) if text.isdigit() else s.scalar(select(Feed).where(Feed.url == text))
+    feed = s.get(Feed, as_id(text)) if as_id(text) is not None else s.scalar(select(Feed).where(Feed.url == text))
     if feed is None:
         raise NotFoundError(f"no feed {id_or_url} (see `veille feeds list`)")
     return feed
