@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.webserver import VEILLE, Web, wait_for
+from tests.webserver import VEILLE, Web, sign_in, wait_for
 from veille.web.auth import FailureLimiter
 from veille.web.security import CSP
 
@@ -246,14 +246,6 @@ def test_the_limit_is_a_sliding_minute() -> None:
 
 
 # --------------------------------------------------------------------------- sessions
-
-
-def sign_in(client: httpx.Client, name: str, password: str, *, next_path: str = "/api/v1/me") -> httpx.Response:
-    form = client.get("/login", params={"next": next_path})
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert form.status_code == 200 and csrf, form.text
-    return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf.group(1),
-                                       "next": next_path})
 
 
 def test_session_cookie_sign_in_csrf_and_sign_out(web: Web) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,3 +84,11 @@ class Web:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+
+
+def sign_in(client: httpx.Client, name: str, password: str, *, next_path: str = "/api/v1/me") -> httpx.Response:
+    form = client.get("/login", params={"next": next_path})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and csrf, form.text
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf.group(1),
+                                       "next": next_path})
