@@ -456,6 +456,61 @@ def test_every_error_code(server: Web, client: httpx.Client) -> None:
         assert held.json()["error"].startswith("too many failed attempts from this address")
 
 
+def test_what_no_parser_or_database_can_take_is_refused_never_a_crash(client: httpx.Client) -> None:
+    """Each of these was a 500 (a ValueError from urlsplit, a database refusing a NUL character or a value too
+    long for its column, an overflow): now a 4xx that says what is wrong, and nothing stored."""
+    broken = "http://[::1"  # urlsplit: Invalid IPv6 URL
+    for path in ("/api/v1/feeds", "/api/v1/feeds/discover", "/api/v1/explain"):
+        refused = client.post(path, json={"url": broken})
+        assert refused.status_code == 422, (path, refused.text)
+        assert refused.json() == {"error": f"not a URL: {broken} (Invalid IPv6 URL)", "field": "url"}
+    opml = f'<opml version="2.0"><body><outline type="rss" xmlUrl="{broken}" text="x"/></body></opml>'
+    assert client.post("/api/v1/feeds/import", content=opml).json() == {
+        "added": 0, "skipped": 0, "invalid": [broken], "refused": []}
+    backup = {"format": "veille-backup", "version": 2, "feeds": [{"url": broken, "interval": 600}]}
+    assert client.post("/api/v1/import", json=backup).json() == {
+        "error": f"feeds[0].url: not a URL: {broken} (Invalid IPv6 URL)"}
+    for document, error in (
+        ({"entities": [{"name": "Kyutai", "aliases": ["Kyu\u0000tai"]}]},
+         "entities[0].aliases[0]: a NUL character can't be stored"),
+        ({"channels": [{"name": "x" * 129, "kind": "log", "target": "log"}]},
+         "channels[0].name: too long (at most 128 characters)"),
+        ({"feeds": [{"url": "https://example.org/" + "x" * 2048, "interval": 600}]},
+         "feeds[0].url: too long (at most 2048 characters)"),
+    ):
+        refused = client.post("/api/v1/import", json={"format": "veille-backup", "version": 2, **document})
+        assert refused.status_code == 422 and refused.json() == {"error": error}
+    too_long = [
+        ("/api/v1/entities", {"name": "K" * 513}, "name", "too long (at most 512 characters)"),
+        ("/api/v1/channels", {"kind": "webhook", "target": "http://127.0.0.1:9/", "name": "c" * 129}, "name",
+         "too long (at most 128 characters)"),
+        ("/api/v1/channels", {"kind": "webhook", "target": "http://127.0.0.1:9/" + "x" * 2048}, "target",
+         "too long (at most 2048 characters)"),
+        ("/api/v1/feeds", {"url": "http://127.0.0.1:9/" + "x" * 2048}, "url", "too long (at most 2048 characters)"),
+        ("/api/v1/entities", {"name": "Kyutai", "backfill": 1e300}, "backfill", "too long (at most 100 years)"),
+        ("/api/v1/entities", {"name": "Kyutai", "aliases": ["\ud800"]}, "aliases",
+         "must be valid Unicode (a lone surrogate can't be stored)"),
+    ]
+    for path, body, field, error in too_long:
+        refused = client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert refused.status_code == 422 and refused.json() == {"error": error, "field": field}, body
+    made = client.post("/api/v1/entities", json={"name": "Kyutai"}).json()
+    assert client.post(f"/api/v1/entities/{made['id']}/pause", json={"for": "99999999999d"}).json() == {
+        "error": "too long (at most 100 years)", "field": "for"}
+    assert client.post(f"/api/v1/entities/{made['id']}/pause", json={"until": "9999-12-31T23:00-05:00"}).json() == {
+        "error": "out of range: '9999-12-31T23:00-05:00'", "field": "until"}
+    for path in ("/api/v1/entities/99999999999", "/api/v1/feeds/99999999999", "/api/v1/feeds/00000000000000000001"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/api/v1/matches", params={"feed": "99999999999"}).status_code == 404
+    assert client.get("/api/v1/matches", params={"q": "a\x00b"}).json() == {
+        "error": "must not contain NUL characters", "field": "q"}
+    assert client.get("/api/v1/matches", params={"limit": "²"}).json()["field"] == "limit"
+    assert client.post("/api/v1/entities", json={"name": "X", "query": "(" * 40 + "x" + ")" * 40}).json() == {
+        "error": "too many nested parentheses (at most 32) (at position 32)", "field": "query"}
+    assert [e["name"] for e in client.get("/api/v1/entities").json()] == ["Kyutai"]
+    assert client.get("/api/v1/feeds").json() == [] and client.get("/api/v1/channels").json() == []
+
+
 def test_every_api_path_needs_credentials(server: Web) -> None:
     with server.client() as anonymous:
         for route in api.ROUTES:

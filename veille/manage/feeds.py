@@ -136,6 +136,8 @@ def check_feed_url(settings: Settings, url: str) -> str:
         raise OperationError(f"refused: {exc}") from exc
     except http.FetchError:
         pass  # does not resolve: the check fetch reports it
+    except ValueError as exc:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+        raise InvalidError(f"not a URL: {url} ({exc})", field="url") from exc
     return url
 
 
@@ -243,13 +245,19 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
         raise OperationError(f"{exc}; nothing was imported") from exc
     guard = http.AddressGuard.from_settings(ctx.settings)
     refused: list[str] = []
+    invalid = list(parsed.invalid)
     for item in parsed.feeds:
+        if len(item.url) > URL_SIZE:
+            invalid.append(item.url)
+            continue
         try:
             pipeline.run_async(http.check_url(item.url, guard))
         except http.BlockedAddressError:
             refused.append(item.url)
         except http.FetchError:
             pass  # does not resolve now: imported, and the poll will record the error
+        except ValueError:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+            invalid.append(item.url)
 
     def store(s: Session) -> tuple[int, int]:
         added = skipped = 0
@@ -258,10 +266,12 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
             if item.url in known:
                 skipped += 1
                 continue
-            if item.url in refused:
+            if item.url in refused or item.url in invalid:
                 continue
+            site_url = item.site_url if item.site_url is None or len(item.site_url) <= URL_SIZE else None
             s.add(Feed(
-                url=item.url, title=item.title, tags=list(item.tags), site_url=item.site_url,
+                url=item.url, title=item.title[:1024] if item.title else None, tags=list(item.tags),
+                site_url=site_url,
                 interval=item.every or ctx.settings.poll_interval, interval_fixed=item.every is not None,
                 feed_text=item.feed_text or "auto", backfill=backfill if backfill is not None else item.backfill,
                 enabled=not item.paused, resume_at=item.resume_at if item.paused else None, next_poll_at=utcnow(),
@@ -271,7 +281,7 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
         return added, skipped
 
     added, skipped = ctx.db.run(store)
-    return ImportedFeeds(added, skipped, tuple(parsed.invalid), tuple(dict.fromkeys(refused)))
+    return ImportedFeeds(added, skipped, tuple(dict.fromkeys(invalid)), tuple(dict.fromkeys(refused)))
 
 
 def export_feeds(db: Database, *, now: datetime | None = None) -> str:
