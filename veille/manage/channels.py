@@ -108,6 +108,16 @@ def check_smtp(settings: Settings) -> None:
         raise OperationError(f"email channels need a working SMTP setting: {exc}") from exc
 
 
+def schedule_error(exc: ValueError) -> InvalidError:
+    """A digest schedule refused, naming the field at fault (``digest`` or ``tz``); the message without the
+    command line's ``--digest:`` (the CLI puts it back, and prints the same line as before)."""
+    message = str(exc)
+    for field in ("tz", "digest"):
+        if message.startswith(f"--{field}: "):
+            return InvalidError(message.removeprefix(f"--{field}: "), field=field)
+    return InvalidError(message, field="digest")
+
+
 def _names(s: Session) -> set[str]:
     return set(s.scalars(select(Channel.name)))
 
@@ -144,7 +154,7 @@ def add_channel(
     try:
         schedule = parse_schedule(digest, tz) if digest is not None else None
     except ValueError as exc:
-        raise InvalidError(str(exc), field="digest") from exc
+        raise schedule_error(exc) from exc
     if name is not None and (not name.strip() or any(ch.isspace() for ch in name)):
         raise InvalidError("--name must be one word, e.g. research-slack", field="name")
     if name is not None and len(name) > NAME_SIZE:
@@ -392,7 +402,7 @@ def update_channel(
                 try:
                     schedule = parse_schedule(str(digest), tz or None)
                 except ValueError as exc:
-                    raise InvalidError(str(exc), field="digest") from exc
+                    raise schedule_error(exc) from exc
                 options.update(digest=schedule.spec, tz=schedule.tz)
                 channel.next_digest_at = schedule.next_after(now)
         if "name" in data and data["name"] != channel.name:
