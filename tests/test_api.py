@@ -335,6 +335,8 @@ def test_a_channel_added_renamed_tested_paused_and_removed(client: httpx.Client,
     assert client.get(f"/api/v1/entities/{routed['id']}").json()["to"] == ["newsroom"]  # the entity follows
     assert client.get("/api/v1/channels/research").status_code == 404
     assert client.patch("/api/v1/channels/newsroom", json={"digest": None}).json()["delivery"] == "immediate"
+    assert client.patch("/api/v1/channels/newsroom", json={"digest": "daily@08:00", "tz": "Mars/Olympus"}).json() == {
+        "error": "unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Paris)", "field": "tz"}
 
     web.routes["/slack/T000/B000/secret"] = Route(b"ok", "text/plain")
     tested = client.post("/api/v1/channels/newsroom/test")
