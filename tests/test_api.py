@@ -15,11 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema_rs import Draft202012Validator
 
 from tests.conftest import HTTPFixture, Route
 from tests.helpers import rss
 from tests.webserver import Web, sign_in
 from veille.web import api
+from veille.web.openapi import document
 
 
 @pytest.fixture
@@ -27,9 +29,37 @@ def server(make_web: Callable[..., Web]) -> Web:
     return make_web().start()
 
 
+def conforms(response: httpx.Response) -> None:
+    """Every answer of the API in these tests is checked against the OpenAPI document: a documented status, its
+    content type, a body that fits its schema (the fuzzing of tests/test_openapi.py seldom makes a match or
+    an explanation; these scenarios do)."""
+    request, path = response.request, response.request.url.path
+    route = next((r for r in api.ROUTES if r.path_regex.match(path) and request.method in (r.methods or ())), None)
+    operation = document()["paths"][route.path].get(request.method.lower()) if route is not None else None
+    if operation is None:  # no such endpoint, a method it does not take, HEAD
+        return
+    answer = operation["responses"].get(str(response.status_code))
+    assert answer is not None, f"{request.method} {path}: {response.status_code} is not documented"
+    response.read()
+    if "content" not in answer:
+        assert response.content == b"", f"{request.method} {path}: {response.status_code} has a body"
+        return
+    media = response.headers["content-type"].split(";")[0]
+    assert media in answer["content"], f"{request.method} {path}: {media} is not documented"
+    if media == "application/json":
+        schema = {"components": document()["components"], **answer["content"][media]["schema"]}
+        errors = [f"{e.instance_path}: {e.message}" for e in Draft202012Validator(schema).iter_errors(response.json())]
+        assert not errors, f"{request.method} {path} {response.status_code}: {errors[:5]}"
+
+
+def api_client(server: Web, **kwargs: Any) -> httpx.Client:
+    """A client of ``server`` whose every answer from the API is checked against the document."""
+    return server.client(event_hooks={"response": [conforms]}, **kwargs)
+
+
 @pytest.fixture
 def client(server: Web) -> Iterator[httpx.Client]:
-    with server.client(headers={"Authorization": f"Bearer {server.token('tests')}"}) as client:
+    with api_client(server, headers={"Authorization": f"Bearer {server.token('tests')}"}) as client:
         yield client
 
 
@@ -405,7 +435,7 @@ def test_every_error_code(server: Web, client: httpx.Client) -> None:
         unreadable = client.post("/api/v1/entities", content=body, headers={"Content-Type": "application/json"})
         assert unreadable.status_code == 400 and "error" in unreadable.json() and "field" not in unreadable.json()
     # 401: no credentials, a wrong token
-    with server.client() as anonymous:
+    with api_client(server) as anonymous:
         assert anonymous.get("/api/v1/entities").status_code == 401
     wrong = client.get("/api/v1/entities", headers={"Authorization": "Bearer " + "x" * 43})
     assert wrong.status_code == 401 and wrong.json() == {"error": "invalid or revoked token"}
@@ -443,14 +473,14 @@ def test_every_error_code(server: Web, client: httpx.Client) -> None:
     assert client.get("/api/v1/entities").json()[0]["name"] == "Kyutai"  # nothing else was stored
     # 403: signed in with the session cookie, a change without the X-CSRF-Token header
     assert server.veille("users", "add", "alice", "--password-stdin", input="correct horse\n").returncode == 0
-    with server.client() as browser:
+    with api_client(server) as browser:
         assert sign_in(browser, "alice", "correct horse").status_code == 303
         assert browser.get("/api/v1/entities").status_code == 200  # reading needs no CSRF token
         forged = browser.post("/api/v1/entities", json={"name": "Mistral"})
         assert forged.status_code == 403 and forged.json() == {"error": "missing or wrong X-CSRF-Token header"}
     # 429: more than 5 failed attempts in a minute from one address (the wrong token above was the first);
     # Retry-After says how long to wait
-    with server.client() as stranger:
+    with api_client(server) as stranger:
         codes = [stranger.get("/api/v1/entities", headers={"X-Auth-Token": f"bad-{i}"}).status_code for i in range(5)]
         assert codes == [401] * 4 + [429]
         held = stranger.get("/api/v1/entities", headers={"Authorization": token})
@@ -472,7 +502,7 @@ def test_what_no_parser_or_database_can_take_is_refused_never_a_crash(client: ht
     backup = {"format": "veille-backup", "version": 2, "feeds": [{"url": broken, "interval": 600}]}
     assert client.post("/api/v1/import", json=backup).json() == {
         "error": f"feeds[0].url: not a URL: {broken} (Invalid IPv6 URL)"}
-    for document, error in (
+    for part, error in (
         ({"entities": [{"name": "Kyutai", "aliases": ["Kyu\u0000tai"]}]},
          "entities[0].aliases[0]: a NUL character can't be stored"),
         ({"channels": [{"name": "x" * 129, "kind": "log", "target": "log"}]},
@@ -480,7 +510,7 @@ def test_what_no_parser_or_database_can_take_is_refused_never_a_crash(client: ht
         ({"feeds": [{"url": "https://example.org/" + "x" * 2048, "interval": 600}]},
          "feeds[0].url: too long (at most 2048 characters)"),
     ):
-        refused = client.post("/api/v1/import", json={"format": "veille-backup", "version": 2, **document})
+        refused = client.post("/api/v1/import", json={"format": "veille-backup", "version": 2, **part})
         assert refused.status_code == 422 and refused.json() == {"error": error}
     too_long = [
         ("/api/v1/entities", {"name": "K" * 513}, "name", "too long (at most 512 characters)"),
@@ -514,7 +544,7 @@ def test_what_no_parser_or_database_can_take_is_refused_never_a_crash(client: ht
 
 
 def test_every_api_path_needs_credentials(server: Web) -> None:
-    with server.client() as anonymous:
+    with api_client(server) as anonymous:
         for route in api.ROUTES:
             path = route.path.replace("{id}", "1").replace("{name}", "research")
             for method in route.methods or ():
@@ -526,7 +556,7 @@ def test_every_api_path_needs_credentials(server: Web) -> None:
 
 def test_a_revoked_token_is_refused_by_the_next_request(server: Web) -> None:
     token = server.token("script")
-    with server.client(headers={"X-Auth-Token": token}) as script:
+    with api_client(server, headers={"X-Auth-Token": token}) as script:
         assert script.post("/api/v1/entities", json={"name": "Kyutai"}).status_code == 201
         assert server.veille("tokens", "revoke", "script").returncode == 0
         refused = script.post("/api/v1/entities", json={"name": "Mistral"})
@@ -536,7 +566,7 @@ def test_a_revoked_token_is_refused_by_the_next_request(server: Web) -> None:
 
 def test_two_clients_creating_the_same_entity_at_once_get_one_201_and_one_409(server: Web) -> None:
     token = server.token("race")
-    clients = [server.client(headers={"Authorization": f"Bearer {token}"}) for _ in range(2)]
+    clients = [api_client(server, headers={"Authorization": f"Bearer {token}"}) for _ in range(2)]
     try:
         for round_ in range(8):
             name = f"Entity {round_}"
