@@ -41,6 +41,12 @@ def test_the_document_describes_every_route_and_only_them() -> None:
     assert {route.name for route in api.ROUTES} == set(OPERATIONS)
 
 
+def test_the_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    validate(document())  # raises, saying where, on anything the OpenAPI 3.1 specification does not allow
+
+
 def test_bodies_are_documented_as_the_server_checks_them() -> None:
     paths = document()["paths"]
     create = paths["/api/v1/entities"]["post"]["requestBody"]["content"]["application/json"]["schema"]
