@@ -9,6 +9,11 @@ Errors: 400 unreadable JSON, 404 unknown object, 409 already exists, 413 too lar
 value that can't be used (``{"error", "field"}``, the message the command line prints), 429 too many failed
 credentials, 503 database unavailable. POST answers 201 with the object made, PATCH 200 with the object
 changed, DELETE 204. A body may hold only the fields an endpoint lists; another one is a 422 naming it.
+
+What an endpoint reads is declared, not only coded: ``@endpoint(body=Body({...}))`` lists its fields
+(:class:`Field`: kind, bounds, choices, whether null means something), and the same declaration checks each
+request (:func:`read_json`) and writes the endpoint's part of the OpenAPI document (:mod:`veille.web.openapi`,
+served at ``/api/v1/openapi.json``), so the two cannot drift apart.
 """
 
 from __future__ import annotations
