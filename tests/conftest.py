@@ -16,9 +16,12 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.webserver import Web
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -252,3 +255,23 @@ def veille_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str)
     get_settings.cache_clear()
     yield env
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def make_web(veille_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[Callable[..., Web]]:
+    """Make `veille web` processes (:class:`tests.webserver.Web`, started with ``.start()``) on the test's
+    database, each on a free port, with extra settings as keyword arguments; all stopped after the test."""
+    from tests.webserver import Web
+
+    started: list[Web] = []
+
+    def make(**env: str) -> Web:
+        merged = {**os.environ, **veille_env, "VEILLE_DATABASE_URL": database_url, "VEILLE_WEB_TIMEOUT": "2s",
+                  "VEILLE_LOG_LEVEL": "INFO", **env}
+        web = Web(merged, tmp_path / f"web-{len(started)}.log")
+        started.append(web)
+        return web
+
+    yield make
+    for web in started:
+        web.stop()

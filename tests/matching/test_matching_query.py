@@ -61,6 +61,10 @@ def test_parse_query(query: str, tree: Node) -> None:
     assert parse_query(query) == tree
 
 
+def test_nesting_up_to_the_limit_is_read() -> None:
+    assert parse_query("(" * 32 + "Kyutai" + ")" * 32) == Term("Kyutai")
+
+
 @pytest.mark.parametrize(
     ("query", "message", "position"),
     [
@@ -85,6 +89,9 @@ def test_parse_query(query: str, tree: Node) -> None:
         ("Kyutai ”", "closing quote ” with no opening quote", 7),
         ("-vent", "the query looks for nothing: add a word or phrase that is not excluded", 0),
         ("site:lemonde.fr", "the query looks for nothing: add a word or phrase that is not excluded", 0),
+        # deeper nesting would exhaust Python's recursion (a RecursionError, a crash of the API request)
+        ("(" * 5000 + "Kyutai" + ")" * 5000, "too many nested parentheses (at most 32)", 32),
+        ("-(" * 40 + "Kyutai" + ")" * 40, "too many nested parentheses (at most 32)", 65),
     ],
 )
 def test_bad_query_says_what_and_where(query: str, message: str, position: int) -> None:

@@ -28,9 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from veille import __version__, http, pipeline
-from veille.manage.channels import is_listed
+from veille.manage.channels import NAME_SIZE as CHANNEL_NAME_SIZE
+from veille.manage.channels import TARGET_SIZE, is_listed
+from veille.manage.entities import NAME_SIZE as ENTITY_NAME_SIZE
 from veille.manage.entities import stored_entity
 from veille.manage.errors import InvalidError
+from veille.manage.feeds import URL_SIZE
 from veille.matching import QuerySyntaxError, fold_term
 from veille.settings import parse_duration
 from veille.storage.db import Database
@@ -245,6 +248,35 @@ def _list(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return value
 
 
+def _unstorable(value: Any, path: str = "") -> str | None:
+    """Where the document holds a string no database can store (a NUL character, a lone surrogate), and
+    what is wrong; None when it holds none."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path or 'the file'}: a NUL character can't be stored"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path or 'the file'}: a lone surrogate (\\ud800-\\udfff) can't be stored"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable(key, path) or _unstorable(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _fits(value: Any, size: int, where: str) -> None:
+    if isinstance(value, str) and len(value) > size:
+        raise BackupError(f"{where}: too long (at most {size} characters)")
+
+
 def read_backup(content: bytes) -> Backup:
     """Check a whole backup file; BackupError names the first problem."""
     from veille.alerts import KINDS, validate_target
@@ -253,6 +285,9 @@ def read_backup(content: bytes) -> Backup:
         document = json.loads(content)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BackupError(f"not JSON: {exc}") from exc
+    problem = _unstorable(document)
+    if problem is not None:
+        raise BackupError(problem)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise BackupError(f'not a veille backup (no "format": "{FORMAT}"; `veille export` writes one)')
     if document.get("version") not in (1, VERSION):
@@ -269,6 +304,11 @@ def read_backup(content: bytes) -> Backup:
             http.check_scheme(url)
         except http.BlockedAddressError as exc:
             raise BackupError(f"{where}.url: {exc}") from exc
+        except ValueError as exc:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+            raise BackupError(f"{where}.url: not a URL: {url} ({exc})") from exc
+        _fits(url, URL_SIZE, f"{where}.url")
+        _fits(item.get("title"), 1024, f"{where}.title")
+        _fits(item.get("site_url"), URL_SIZE, f"{where}.site_url")
         interval = item.get("interval")
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             raise BackupError(f"{where}.interval: expected a number of seconds above zero")
@@ -298,6 +338,8 @@ def read_backup(content: bytes) -> Backup:
             raise BackupError(f"{where}.target: {exc}") from exc
         if name in names:
             raise BackupError(f"{where}.name: {name!r} is listed twice")
+        _fits(name, CHANNEL_NAME_SIZE, f"{where}.name")
+        _fits(target, TARGET_SIZE, f"{where}.target")
         names.add(name)
         backup.channels.append({"name": name, "kind": kind, "target": target,
                                 "options": _object(item, "options", where),
@@ -313,6 +355,8 @@ def read_backup(content: bytes) -> Backup:
             raise BackupError(f"{where}.name: must contain letters or digits")
         if key in keys:
             raise BackupError(f"{where}.name: {name!r} is listed twice")
+        _fits(name, ENTITY_NAME_SIZE, f"{where}.name")
+        _fits(key, ENTITY_NAME_SIZE, f"{where}.name")
         keys.add(key)
         entry = {"name": name, "aliases": _strings(item, "aliases", where),
                  "excludes": _strings(item, "excludes", where), "options": _object(item, "options", where),

@@ -53,6 +53,8 @@ from veille.storage.models import Alert, Channel, Digest, Entity, utcnow
 log = logging.getLogger(__name__)
 
 ADDABLE = ("slack", "email", "webhook", "apprise")
+NAME_SIZE = 128  # the channels.name column
+TARGET_SIZE = 2048  # the channels.target column
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,16 @@ def check_smtp(settings: Settings) -> None:
         raise OperationError(f"email channels need a working SMTP setting: {exc}") from exc
 
 
+def schedule_error(exc: ValueError) -> InvalidError:
+    """A digest schedule refused, naming the field at fault (``digest`` or ``tz``); the message without the
+    command line's ``--digest:`` (the CLI puts it back, and prints the same line as before)."""
+    message = str(exc)
+    for field in ("tz", "digest"):
+        if message.startswith(f"--{field}: "):
+            return InvalidError(message.removeprefix(f"--{field}: "), field=field)
+    return InvalidError(message, field="digest")
+
+
 def _names(s: Session) -> set[str]:
     return set(s.scalars(select(Channel.name)))
 
@@ -164,9 +176,13 @@ def add_channel(
     try:
         schedule = parse_schedule(digest, tz) if digest is not None else None
     except ValueError as exc:
-        raise InvalidError(str(exc), field="digest") from exc
+        raise schedule_error(exc) from exc
     if name is not None and (not name.strip() or any(ch.isspace() for ch in name)):
         raise InvalidError("--name must be one word, e.g. research-slack", field="name")
+    if name is not None and len(name) > NAME_SIZE:
+        raise InvalidError(f"too long (at most {NAME_SIZE} characters)", field="name")
+    if len(target) > TARGET_SIZE:
+        raise InvalidError(f"too long (at most {TARGET_SIZE} characters)", field="target")
     if kind == "email":
         check_smtp(ctx.settings)
     options: dict[str, Any] = {"secret": secret} if secret else {}
@@ -218,7 +234,6 @@ def test_channel(ctx: pipeline.Context, name: str | None = None, *, now: datetim
 # --------------------------------------------------------------------------- pause, remove
 
 UNSENT = ("pending", "queued", "digest")  # alert statuses that removing a channel cancels
-NAME_SIZE = 128  # the channels.name column
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,9 +383,12 @@ def update_channel(
         options = dict(channel.options or {})
         if "target" in data:
             try:
-                channel.target = validate_target(channel.kind, str(data["target"]))
+                target = validate_target(channel.kind, str(data["target"]))
             except ValueError as exc:
                 raise InvalidError(str(exc), field="target") from exc
+            if len(target) > TARGET_SIZE:
+                raise InvalidError(f"too long (at most {TARGET_SIZE} characters)", field="target")
+            channel.target = target
         if "secret" in data:
             if channel.kind != "webhook":
                 raise InvalidError("a secret is for webhook channels only", field="secret")
@@ -393,13 +411,15 @@ def update_channel(
                 try:
                     schedule = parse_schedule(str(digest), tz or None)
                 except ValueError as exc:
-                    raise InvalidError(str(exc), field="digest") from exc
+                    raise schedule_error(exc) from exc
                 options.update(digest=schedule.spec, tz=schedule.tz)
                 channel.next_digest_at = schedule.next_after(now)
         if "name" in data and data["name"] != channel.name:
             new = str(data["name"] or "").strip()
             if not new or any(ch.isspace() for ch in new):
                 raise InvalidError("the name must be one word, e.g. research-slack", field="name")
+            if len(new) > NAME_SIZE:
+                raise InvalidError(f"too long (at most {NAME_SIZE} characters)", field="name")
             if new in _names(s):
                 raise ConflictError(f"a channel is already named {new!r}")
             for entity in _routed(s, channel.name):

@@ -216,10 +216,15 @@ def get_entity(db: Database, name: str, *, now: datetime | None = None) -> Entit
 # --------------------------------------------------------------------------- checking
 
 
+NAME_SIZE = 512  # the entities.name and name_key columns
+
+
 def check_name(name: str) -> str:
     name = name.strip()
     if not name or not any(c.isalnum() for c in fold_term(name)):
         raise InvalidError("the name must contain letters or digits")
+    if len(name) > NAME_SIZE or len(fold_term(name)) > NAME_SIZE:
+        raise InvalidError(f"the name is too long (at most {NAME_SIZE} characters)")
     return name
 
 

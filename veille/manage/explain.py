@@ -97,6 +97,11 @@ def fetch(ctx: pipeline.Context, url: str) -> tuple[str, Article]:
 
     try:
         http.check_scheme(url)
+    except ValueError as exc:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+        raise InvalidError(f"not a URL: {url} ({exc})", field="url") from exc
+    except http.BlockedAddressError as exc:
+        raise InvalidError(f"{url}: {exc}", field="url") from exc
+    try:
         page = pipeline.run_async(get())
     except http.BlockedAddressError as exc:
         raise InvalidError(f"{url}: {exc}", field="url") from exc

@@ -38,6 +38,7 @@ from veille.storage.models import Entry, Feed, utcnow
 log = logging.getLogger(__name__)
 
 FEED_TEXT = ("auto", "always", "never")
+URL_SIZE = 2048  # the feeds.url column
 
 
 class NoFeedError(OperationError):
@@ -126,6 +127,8 @@ def check_feed_url(settings: Settings, url: str) -> str:
     guard refuses (a host that does not resolve now passes: the fetch says so). The guard is security, not a
     check: ``force`` never overrides it."""
     url = url.strip()
+    if len(url) > URL_SIZE:
+        raise InvalidError(f"too long (at most {URL_SIZE} characters)", field="url")
     try:
         http.check_scheme(url)
         pipeline.run_async(http.check_url(url, http.AddressGuard.from_settings(settings)))
@@ -133,6 +136,8 @@ def check_feed_url(settings: Settings, url: str) -> str:
         raise OperationError(f"refused: {exc}") from exc
     except http.FetchError:
         pass  # does not resolve: the check fetch reports it
+    except ValueError as exc:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+        raise InvalidError(f"not a URL: {url} ({exc})", field="url") from exc
     return url
 
 
@@ -240,13 +245,19 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
         raise OperationError(f"{exc}; nothing was imported") from exc
     guard = http.AddressGuard.from_settings(ctx.settings)
     refused: list[str] = []
+    invalid = list(parsed.invalid)
     for item in parsed.feeds:
+        if len(item.url) > URL_SIZE:
+            invalid.append(item.url)
+            continue
         try:
             pipeline.run_async(http.check_url(item.url, guard))
         except http.BlockedAddressError:
             refused.append(item.url)
         except http.FetchError:
             pass  # does not resolve now: imported, and the poll will record the error
+        except ValueError:  # urlsplit refuses e.g. an unclosed IPv6 bracket
+            invalid.append(item.url)
 
     def store(s: Session) -> tuple[int, int]:
         added = skipped = 0
@@ -255,10 +266,12 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
             if item.url in known:
                 skipped += 1
                 continue
-            if item.url in refused:
+            if item.url in refused or item.url in invalid:
                 continue
+            site_url = item.site_url if item.site_url is None or len(item.site_url) <= URL_SIZE else None
             s.add(Feed(
-                url=item.url, title=item.title, tags=list(item.tags), site_url=item.site_url,
+                url=item.url, title=item.title[:1024] if item.title else None, tags=list(item.tags),
+                site_url=site_url,
                 interval=item.every or ctx.settings.poll_interval, interval_fixed=item.every is not None,
                 feed_text=item.feed_text or "auto", backfill=backfill if backfill is not None else item.backfill,
                 enabled=not item.paused, resume_at=item.resume_at if item.paused else None, next_poll_at=utcnow(),
@@ -268,7 +281,7 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
         return added, skipped
 
     added, skipped = ctx.db.run(store)
-    return ImportedFeeds(added, skipped, tuple(parsed.invalid), tuple(dict.fromkeys(refused)))
+    return ImportedFeeds(added, skipped, tuple(dict.fromkeys(invalid)), tuple(dict.fromkeys(refused)))
 
 
 def export_feeds(db: Database, *, now: datetime | None = None) -> str:
@@ -396,9 +409,23 @@ class FeedRemoved:
     entries: int
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
+
+
+def as_id(text: str) -> int | None:
+    """``text`` as a row id when it is one written in ASCII digits (-1 past the largest id a database holds:
+    found by no row, where the number itself would be refused by the database), else None."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    if len(text.lstrip("0")) > 10:
+        return -1
+    value = int(text)
+    return value if value <= MAX_ID else -1
+
+
 def find_feed(s: Session, id_or_url: str) -> Feed:
     text = id_or_url.strip()
-    feed = s.get(Feed, int(text)) if text.isdigit() else s.scalar(select(Feed).where(Feed.url == text))
+    feed = s.get(Feed, as_id(text)) if as_id(text) is not None else s.scalar(select(Feed).where(Feed.url == text))
     if feed is None:
         raise NotFoundError(f"no feed {id_or_url} (see `veille feeds list`)")
     return feed

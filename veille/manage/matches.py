@@ -165,9 +165,11 @@ def find_matches(
 
 
 def _feed_id(s: Session, id_or_url: str) -> int | None:
+    from veille.manage.feeds import as_id
+
     id_or_url = id_or_url.strip()
-    if id_or_url.isdigit():
-        return s.scalar(select(Feed.id).where(Feed.id == int(id_or_url)))
+    if (feed_id := as_id(id_or_url)) is not None:
+        return s.scalar(select(Feed.id).where(Feed.id == feed_id))
     return s.scalar(select(Feed.id).where(Feed.url == id_or_url))
 
 

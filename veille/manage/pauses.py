@@ -15,6 +15,8 @@ from veille.settings import parse_duration
 from veille.storage import pauses
 from veille.storage.models import utcnow
 
+MAX_PAUSE = 100 * 365 * 86400.0  # seconds: longer would pass the year 9999 (an overflow, not an error)
+
 
 @dataclass(frozen=True, slots=True)
 class PauseState:
@@ -50,6 +52,8 @@ def pause_end(*, duration: str | None = None, until: str | None = None, now: dat
             raise InvalidError(str(exc), field="for") from exc
         if seconds <= 0:
             raise InvalidError("must be longer than zero", field="for")
+        if seconds > MAX_PAUSE:
+            raise InvalidError("too long: pause for at most 100 years, or until resumed (no end)", field="for")
         return now + timedelta(seconds=seconds)
     if until is not None:
         end = parse_until(until)
@@ -71,4 +75,7 @@ def parse_until(text: str) -> datetime:
             "2026-12-09T10:00+01:00; UTC unless an offset is given)",
             field="until",
         ) from exc
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00-05:00: past the last representable moment
+        raise InvalidError(f"out of range: {text!r}", field="until") from exc

@@ -41,7 +41,8 @@ def upgrade(db: Database) -> None:
 
 
 def is_database_error(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is unreachable or refused (a face answers 503, not 500)."""
-    from sqlalchemy.exc import DBAPIError
+    """Whether ``exc`` says the database is unreachable or unable to serve now (a face answers 503, not 500).
+    A statement the database refused (a value too long, a constraint) is not one: that is a bug, a 500."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
-    return isinstance(exc, DatabaseError | DBAPIError)
+    return isinstance(exc, DatabaseError | OperationalError | InterfaceError)

@@ -129,6 +129,8 @@ _QUOTES = {'"': '"', "“": "”", "«": "»", "„": "“"}
 _STOP = frozenset('()"“”«»„')
 _DOMAIN = re.compile(r"[\w-]+(\.[\w-]+)*")
 
+MAX_DEPTH = 32  # parentheses inside parentheses
+
 
 @dataclass(frozen=True, slots=True)
 class _Token:
@@ -142,6 +144,7 @@ class _Parser:
         self.text = text
         self.tokens = list(_tokenize(text))
         self.index = 0
+        self.depth = 0  # parentheses open at this point
 
     def parse(self) -> Node:
         if not self.tokens:
@@ -208,7 +211,11 @@ class _Parser:
             case "(":
                 if (nxt := self._peek()) is not None and nxt.kind == ")":
                     raise QuerySyntaxError("empty parentheses", token.position)
+                if self.depth >= MAX_DEPTH:  # the parser and the matcher recurse once per level
+                    raise QuerySyntaxError(f"too many nested parentheses (at most {MAX_DEPTH})", token.position)
+                self.depth += 1
                 node = self._and()
+                self.depth -= 1
                 if self._peek() is None:
                     raise QuerySyntaxError("'(' is never closed", token.position)
                 self.index += 1
