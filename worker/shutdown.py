@@ -81,6 +81,13 @@ class VeilleWorker(Worker):
 
         platforms.signals["SIGTERM"] = stop_now
 
+    def terminate(self, in_sighandler: bool = False) -> None:
+        """The cold stop SIGTERM leads to: Celery sends ``worker_shutdown`` on a warm stop only, and what listens
+        for it (the worker's heartbeat, which says the service is no longer running) must hear of this one too."""
+        super().terminate(in_sighandler=in_sighandler)
+        if not in_sighandler:
+            self._send_worker_shutdown()
+
 
 class Veille(Celery):
     """The Celery app class: its worker is :class:`VeilleWorker`."""
