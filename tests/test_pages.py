@@ -10,13 +10,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import browser, page, problems, sign_in  # noqa: F401 (fixtures)
-from tests.test_web import Web, make_web  # noqa: F401 (fixture)
+from tests.webserver import Web
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def site(make_web: Callable[..., Web]) -> Web:  # noqa: F811
+def site(make_web: Callable[..., Web]) -> Web:
     web = make_web().start()
     done = web.veille("users", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr

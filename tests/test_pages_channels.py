@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.browser import browser, page, problems, sign_in  # noqa: F401 (fixtures)
 from tests.conftest import HTTPFixture, Route
 from tests.test_pages import PASSWORD, site  # noqa: F401 (fixture)
-from tests.test_web import Web, make_web  # noqa: F401 (fixture)
+from tests.webserver import Web
 
 
 def test_add_a_channel_test_it_ok_then_failing_pause_and_remove(site: Web, web: HTTPFixture,  # noqa: F811

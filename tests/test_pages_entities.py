@@ -20,7 +20,7 @@ from tests.browser import browser, page, problems, sign_in  # noqa: F401 (fixtur
 from tests.conftest import HTTPFixture, Route
 from tests.helpers import rss
 from tests.test_track_cli import ARTICLES
-from tests.test_web import Web, make_web  # noqa: F401 (fixture)
+from tests.webserver import Web
 from veille.clock import utcnow
 
 PASSWORD = "correct horse battery"
@@ -32,7 +32,7 @@ def title(path: str) -> str:
 
 
 @pytest.fixture
-def site(make_web: Callable[..., Web], web: HTTPFixture) -> Web:  # noqa: F811
+def site(make_web: Callable[..., Web], web: HTTPFixture) -> Web:
     """`veille web` with a user, a channel, and three stored articles: the Mistral lab's new model, the mistral
     wind over Provence, Llama (which mentions neither)."""
     items = [{"title": title(p), "link": web.url(p), "guid": p} for p in (WIND, LAB, LLAMA)]

@@ -18,7 +18,7 @@ from tests.browser import browser, page, problems, sign_in  # noqa: F401 (fixtur
 from tests.conftest import HTTPFixture, Route, free_port
 from tests.helpers import atom, rss
 from tests.test_pages import PASSWORD, site  # noqa: F401 (fixture)
-from tests.test_web import Web, make_web  # noqa: F401 (fixture)
+from tests.webserver import Web
 from veille.manage import feeds
 from veille.storage.db import Database
 from veille.storage.models import Article, Entry, Feed

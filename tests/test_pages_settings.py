@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import browser, page, problems, sign_in  # noqa: F401 (fixtures)
 from tests.test_pages import PASSWORD, site  # noqa: F401 (fixture)
-from tests.test_web import Web, make_web  # noqa: F401 (fixture)
+from tests.webserver import Web
 from veille.manage import InvalidError, accounts
 from veille.storage.db import Database
 
