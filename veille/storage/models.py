@@ -82,6 +82,11 @@ class Feed(Base):
     backfill: Mapped[float | None] = mapped_column(Float)
     first_ok_at: Mapped[datetime | None]  # the first successful poll; None: the next one is the first
     resume_at: Mapped[datetime | None]  # paused (enabled false) until then; None with enabled false: until resumed
+    # "feed"; "page": an HTML listing page whose article links are its items; "search": a news search for
+    # ``entity_id`` through one provider in one language
+    kind: Mapped[str] = mapped_column(String(16), default="feed", server_default="feed")
+    options: Mapped[dict[str, Any] | None] = mapped_column(default=dict)  # page: any_site; search: provider, lang...
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
