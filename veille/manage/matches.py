@@ -3,6 +3,7 @@ page and the API)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,7 @@ class MatchView:
     # the article's (or its story's) alerts, channel by channel, removed channels included: ``channel``,
     # ``status``, ``sent_at``, ``channel_removed``
     alerts: tuple[dict[str, Any], ...] = field(default=())
+    article_id: int = 0  # the stored article's id
 
     def as_json(self) -> dict[str, Any]:
         """The match as every face shows it (`veille matches --json`, the API)."""
@@ -115,9 +117,7 @@ def find_matches(
 ) -> MatchPage:
     """:func:`list_matches` a page at a time: ``limit`` matches after the first ``offset``, and how many the
     filters select in all."""
-    from veille.manage.channels import alert_history
     from veille.matching import fold_term
-    from veille.stories import story_fields
 
     if limit is not None and limit < 1:
         raise InvalidError("must be 1 or more", field="limit")
@@ -128,13 +128,7 @@ def find_matches(
     now = now or utcnow()
 
     def load(s: Session) -> MatchPage:
-        statement = (
-            select(Match, Entity.name, Article, Feed.title, Feed.url)
-            .join(Entity, Entity.id == Match.entity_id)
-            .join(Article, Article.id == Match.article_id)
-            .outerjoin(Feed, Feed.id == Article.feed_id)
-            .order_by(Match.matched_at.desc(), Match.id.desc())
-        )
+        statement = select(Match.id).join(Article, Article.id == Match.article_id)
         if entity is not None:
             entity_id = s.scalar(select(Entity.id).where(Entity.name_key == fold_term(entity)))
             if entity_id is None:
@@ -151,17 +145,76 @@ def find_matches(
             statement = statement.where(search.matches(s, query))
         if alerted is not None:
             statement = statement.where(Match.alerted.is_(alerted))
-        total = s.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+        # the total over the ids alone; then the page's ids, newest first; then those rows in full
+        total = s.scalar(select(func.count()).select_from(statement.subquery())) or 0
+        statement = statement.order_by(Match.matched_at.desc(), Match.id.desc())
         statement = statement.offset(offset) if offset else statement
         if limit is not None:
             statement = statement.limit(limit)
-        return MatchPage(total, tuple(
-            _view(match, name, article, feed_title or feed_url, story_fields(s, article),
-                  alert_history(s, article.id, article.story_id))
-            for match, name, article, feed_title, feed_url in s.execute(statement)
-        ))
+        ids = list(s.scalars(statement))
+        return MatchPage(total, _views(s, ids))
 
     return ctx.db.run(load)
+
+
+def get_match(ctx: Context, match_id: int) -> MatchView:
+    """One match by its id (the web page's ``/matches/{id}``), with its story and its alerts."""
+    def load(s: Session) -> MatchView:
+        found = _views(s, [match_id])
+        if not found:
+            raise NotFoundError(f"no match {match_id}: it may have gone with its entity (see `veille matches`)")
+        return found[0]
+
+    return ctx.db.run(load)
+
+
+def _views(s: Session, ids: Sequence[int]) -> tuple[MatchView, ...]:
+    """The matches of ``ids``, in that order, each with its story's other copies and its alerts: four queries
+    for the whole page, whatever its length."""
+    from veille.manage.channels import alert_histories
+    from veille.stories import copies_of
+
+    if not ids:
+        return ()
+    rows = s.execute(
+        select(Match, Entity.name, Article.id, Article.title, Article.url, Article.canonical_url,
+               Article.published_at, Article.story_id, Feed.title, Feed.url)
+        .join(Entity, Entity.id == Match.entity_id)
+        .join(Article, Article.id == Match.article_id)
+        .outerjoin(Feed, Feed.id == Article.feed_id)
+        .where(Match.id.in_(ids))
+    ).all()
+    by_id = {row[0].id: row for row in rows}
+    copies = copies_of(s, (row[7] for row in rows if row[7] is not None))
+    alerts = alert_histories(s, ((row[2], row[7]) for row in rows))
+    views = []
+    for match_id in ids:
+        if match_id not in by_id:
+            continue
+        match, entity, article_id, title, url, canonical, published, story, feed_title, feed_url = by_id[match_id]
+        views.append(MatchView(
+            id=match.id,
+            entity=entity,
+            title=title,
+            url=canonical or url,
+            feed=feed_title or feed_url,
+            snippet=match.snippet,
+            highlight=(match.hl_start, match.hl_end),
+            term=match.term,
+            count=match.count,
+            in_title=match.in_title,
+            published=published,
+            matched_at=match.matched_at,
+            alerted=bool(match.alerted),
+            reason=match.reason,
+            where=tuple(match.found_in or ()),
+            story=story,
+            also_covered_by=tuple(Copy(c.outlet, c.url) for c in copies.get(story, ()) if c.article_id != article_id)
+            if story is not None else (),
+            alerts=tuple(alerts.get(article_id, ())),
+            article_id=article_id,
+        ))
+    return tuple(views)
 
 
 def _feed_id(s: Session, id_or_url: str) -> int | None:
@@ -169,29 +222,3 @@ def _feed_id(s: Session, id_or_url: str) -> int | None:
     if id_or_url.isdigit():
         return s.scalar(select(Feed.id).where(Feed.id == int(id_or_url)))
     return s.scalar(select(Feed.id).where(Feed.url == id_or_url))
-
-
-def _view(
-    match: Match, entity: str, article: Article, feed: str | None, story: dict[str, Any],
-    alerts: list[dict[str, Any]],
-) -> MatchView:
-    return MatchView(
-        id=match.id,
-        entity=entity,
-        title=article.title,
-        url=article.canonical_url or article.url,
-        feed=feed,
-        snippet=match.snippet,
-        highlight=(match.hl_start, match.hl_end),
-        term=match.term,
-        count=match.count,
-        in_title=match.in_title,
-        published=article.published_at,
-        matched_at=match.matched_at,
-        alerted=bool(match.alerted),
-        reason=match.reason,
-        where=tuple(match.found_in or ()),
-        story=story["story"],
-        also_covered_by=tuple(Copy(c["outlet"], c["url"]) for c in story["also_covered_by"]),
-        alerts=tuple(alerts),
-    )
