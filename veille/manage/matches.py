@@ -222,3 +222,22 @@ def _feed_id(s: Session, id_or_url: str) -> int | None:
     if id_or_url.isdigit():
         return s.scalar(select(Feed.id).where(Feed.id == int(id_or_url)))
     return s.scalar(select(Feed.id).where(Feed.url == id_or_url))
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What the matches can be filtered by: every tracked entity's name, every feed (id, title or URL)."""
+
+    entities: tuple[str, ...]
+    feeds: tuple[tuple[int, str], ...]
+
+
+def filter_choices(ctx: Context) -> Choices:
+    def load(s: Session) -> Choices:
+        names = tuple(s.scalars(select(Entity.name).order_by(Entity.name_key)))
+        feeds = tuple((feed_id, title or url) for feed_id, title, url in
+                      s.execute(select(Feed.id, Feed.title, Feed.url).order_by(func.lower(func.coalesce(Feed.title,
+                                                                                                      Feed.url)))))
+        return Choices(names, feeds)
+
+    return ctx.db.run(load)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from veille.web.pages import overview
+from veille.web.pages import matches, overview
 
 ROUTES: list[BaseRoute] = [
     *overview.ROUTES,
+    *matches.ROUTES,
 ]
