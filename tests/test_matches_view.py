@@ -132,3 +132,40 @@ def test_an_unknown_match_and_the_filter_choices(polled: Context) -> None:
     choices = filter_choices(polled)
     assert choices.entities == ("Kyutai", "Mistral AI")
     assert [title for _, title in choices.feeds] == ["Le Journal"]
+
+
+def test_a_search_counts_up_to_a_cap_in_one_statement(polled: Context) -> None:
+    exact = find_matches(polled, query="kyutai", limit=2)
+    assert (exact.total, exact.more, len(exact.items)) == (3, False, 2)
+    with counted(polled) as statements:
+        capped = find_matches(polled, query="kyutai", limit=1, count_up_to=2)
+    assert (capped.total, capped.more, len(capped.items)) == (2, True, 1)  # "more than 2"
+    assert sum("FROM matches" in s and ("articles_fts" in s or "search @@" in s) for s in statements) == 1
+    assert capped.items[0].id == exact.items[0].id
+    under = find_matches(polled, query="kyutai", limit=1, count_up_to=10)
+    assert (under.total, under.more) == (3, False)
+    later = find_matches(polled, query="kyutai", limit=1, offset=2, count_up_to=10)
+    assert (later.total, later.more, [m.id for m in later.items]) == (3, False, [find_matches(polled).items[-1].id])
+    past = find_matches(polled, query="kyutai", limit=1, offset=5, count_up_to=10)
+    assert (past.total, past.more, past.items) == (3, False, ())
+    by_feed = find_matches(polled, feed="1", query="moshi")
+    assert [m.title for m in by_feed.items] == ["Kyutai ouvre Moshi"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_plans_each_search_for_its_own_words(database_url: str) -> None:
+    """psycopg would prepare a statement after its 5th run, and PostgreSQL could then reuse one plan for any
+    word: a search for a word every article has was planned like a rare one's (0.3 s instead of 20 ms)."""
+    from sqlalchemy import text
+
+    from veille.storage.db import Database
+
+    db = Database(database_url)
+    try:
+        with db.engine.connect() as connection:
+            for _ in range(8):
+                connection.execute(text("SELECT count(*) FROM pg_class WHERE relname = :name"), {"name": "x"})
+            prepared = connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+        assert prepared == 0
+    finally:
+        db.dispose()

@@ -434,6 +434,13 @@ def list_feeds(db: Database, *, limit: int | None = None, now: datetime | None =
     return db.run(lambda s: [view(f, now) for f in s.scalars(select(Feed).order_by(Feed.id).limit(limit))])
 
 
+def failing_feeds(db: Database, *, now: datetime | None = None) -> list[FeedView]:
+    """The feeds whose last poll failed and that are not paused, in the order they were added (the overview's
+    list: one query for those few, not a view of every feed)."""
+    return db.run(lambda s: [v for v in (view(f, now) for f in s.scalars(
+        select(Feed).where(Feed.last_status == "error").order_by(Feed.id))) if v.failing])
+
+
 def get_feed(db: Database, id_or_url: str, *, now: datetime | None = None) -> FeedView:
     return db.run(lambda s: view(find_feed(s, id_or_url), now))
 

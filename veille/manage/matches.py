@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from veille.manage.errors import InvalidError, NotFoundError
 from veille.pipeline import Context
 from veille.storage import search
-from veille.storage.models import Article, Entity, Feed, Match, utcnow
+from veille.storage.models import Article, Entity, Entry, Feed, Match, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +83,9 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class MatchPage:
-    total: int  # every match the filters select
+    total: int  # every match the filters select (with ``more``: at least that many)
     items: tuple[MatchView, ...]  # the page of them asked for
+    more: bool = False  # more than ``total`` match: counting stopped there (``count_up_to``)
 
 
 def list_matches(
@@ -113,10 +114,12 @@ def find_matches(
     alerted: bool | None = None,
     limit: int | None = None,
     offset: int = 0,
+    count_up_to: int | None = None,
     now: datetime | None = None,
 ) -> MatchPage:
     """:func:`list_matches` a page at a time: ``limit`` matches after the first ``offset``, and how many the
-    filters select in all."""
+    filters select in all, or, with ``count_up_to``, up to that many (``more`` says there are more: counting
+    every match of a word most articles have would read every article)."""
     from veille.matching import fold_term
 
     if limit is not None and limit < 1:
@@ -128,7 +131,8 @@ def find_matches(
     now = now or utcnow()
 
     def load(s: Session) -> MatchPage:
-        statement = select(Match.id).join(Article, Article.id == Match.article_id)
+        # on ``matches`` alone: ``articles`` is joined for the page's rows only (its rows hold the texts)
+        statement = select(Match.id)
         if entity is not None:
             entity_id = s.scalar(select(Entity.id).where(Entity.name_key == fold_term(entity)))
             if entity_id is None:
@@ -138,21 +142,35 @@ def find_matches(
             feed_id = _feed_id(s, feed)
             if feed_id is None:
                 raise NotFoundError(f"no feed {feed} (see `veille feeds list`)")
-            statement = statement.where(Article.feed_id == feed_id)
+            # the articles the feed listed (its entries: an article several feeds list is in each)
+            statement = statement.where(Match.article_id.in_(select(Entry.article_id).where(Entry.feed_id == feed_id)))
         if since is not None:
             statement = statement.where(Match.matched_at >= now - since)
-        if query and query.strip():
-            statement = statement.where(search.matches(s, query))
+        searched = search.article_ids(s, query) if query else None
+        if searched is not None:
+            statement = statement.where(Match.article_id.in_(searched))
         if alerted is not None:
             statement = statement.where(Match.alerted.is_(alerted))
-        # the total over the ids alone; then the page's ids, newest first; then those rows in full
-        total = s.scalar(select(func.count()).select_from(statement.subquery())) or 0
-        statement = statement.order_by(Match.matched_at.desc(), Match.id.desc())
-        statement = statement.offset(offset) if offset else statement
+        newest = statement.order_by(Match.matched_at.desc(), Match.id.desc())
+        if count_up_to is not None and offset <= count_up_to:
+            # one statement for the page and the count: the ids up to the cap, newest first (a search's
+            # condition is evaluated once, not once to count and again for the page)
+            wanted = max(limit or 0, count_up_to + 1 - offset)
+            found = list(s.scalars(newest.offset(offset).limit(wanted) if offset else newest.limit(wanted)))
+            ids = found[:limit] if limit is not None else found
+            if offset + len(found) > count_up_to:
+                return MatchPage(count_up_to, _views(s, ids), True)
+            if found or not offset:  # else past the end: how far it is is counted below
+                return MatchPage(offset + len(found), _views(s, ids))
+        # the total (counted up to ``count_up_to`` past it), then the page's ids, then those rows in full
+        counted = statement if count_up_to is None else statement.limit(count_up_to + 1)
+        total = s.scalar(select(func.count()).select_from(counted.subquery())) or 0
+        more = count_up_to is not None and total > count_up_to
+        newest = newest.offset(offset) if offset else newest
         if limit is not None:
-            statement = statement.limit(limit)
-        ids = list(s.scalars(statement))
-        return MatchPage(total, _views(s, ids))
+            newest = newest.limit(limit)
+        ids = list(s.scalars(newest))
+        return MatchPage(count_up_to if more and count_up_to is not None else total, _views(s, ids), more)
 
     return ctx.db.run(load)
 

@@ -25,6 +25,8 @@ from veille.web.templating import render
 from veille.web.work import blocking, parsing
 
 PAGE = 50
+SEARCH_COUNT = 1000  # a search counts its matches up to this many ("more than 1,000"): a word most articles
+                     # have would otherwise have every article read, for a number nobody needs exactly
 PERIODS = (("", "All time"), ("1d", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
 PLACES = {"title": "the page's title", "text": "the text", "feed-title": "the feed's title",
           "feed-summary": "the feed's summary"}
@@ -77,7 +79,8 @@ async def matches_page(request: Request) -> Response:
     if not errors:
         try:
             found = await blocking(find_matches, ctx, entity=chosen.entity or None, feed=chosen.feed or None,
-                                   since=since, query=chosen.q or None, limit=PAGE, offset=chosen.offset)
+                                   since=since, query=chosen.q or None, limit=PAGE, offset=chosen.offset,
+                                   count_up_to=SEARCH_COUNT if chosen.q else None)
         except NotFoundError as exc:
             errors.by_field["entity" if chosen.entity and "tracked" in str(exc) else "feed"] = str(exc)
         except OperationError as exc:
