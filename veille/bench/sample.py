@@ -2,13 +2,14 @@
 their texts, matches, entries, stories, channels and alerts, inserted in bulk straight through the models.
 
 The articles read like news: a title from a few patterns, 12 to 30 sentences drawn from a pool of sentences
-made of common English words (so full-text search meets long posting lists), one or two topic words of
-:data:`TOPICS` each (a topic word is in about 1 % of the articles: a typical search), spread over the last
-90 days. About 30 % of them name one tracked entity (a few two): those have a match (its snippet the sentence
-naming it), a story (one in ten shares its story with another outlet's copy) and, when they alerted, an alert
-per channel. Ids are given here (the tables must be empty) and PostgreSQL's sequences set after them.
+made from templates and a news vocabulary (so full-text search meets long posting lists: "said" is in nearly
+every article), and one topic word of :data:`TOPICS` (a topic word is in about 0.6 % of the articles: a
+typical search), spread over the last 90 days. About 30 % of them name one tracked entity (a few two): those
+have a match (its snippet the sentence naming it), a story (one in ten joins a recent story, as another
+outlet's copy) and, when they alerted, an alert per channel. Ids are given here (the tables must be empty) and
+PostgreSQL's sequences set after them.
 
-``fill(url, articles=100_000)`` is what ``python -m veille.bench pages`` runs before timing the pages.
+``fill(db, articles=100_000)`` is what ``python -m veille.bench pages`` runs before timing the pages.
 """
 
 from __future__ import annotations
@@ -43,23 +44,40 @@ def _words(text: str, sep: str | None = None) -> list[str]:
     return text.split(sep)
 
 
-COMMON = _words(
-    "the of and to in a is that for on with as was by at from it his be an are have has but not they this "
-    "were which their had one all more been who would there will can after also new than first other its "
-    "over about up out into two year years people when time said says could some what government city "
-    "state week last may world made most only country percent public officials report according since "
-    "under where while during between three million against before because local national business market "
-    "plan policy support company companies group program officials team data system research service "
-    "health economy workers prices energy court council police school schools students water climate "
-    "project region industry investment growth costs rules law power election vote voters campaign "
-    "minister president leaders talks deal agreement decision statement spokesperson interview analysts "
-    "experts study figures results quarter month months today yesterday morning evening night early late "
-    "major small large long short high low higher lower record number part several many few each every "
-    "still already even however although despite through across around near toward without within "
-    "announced expected reported told added noted warned confirmed denied called asked launched opened "
-    "closed raised cut increased fell rose grew remained continued began ended moved planned described "
-    "build built send sent take took make give given show shown bring brought keep kept hold held meet met"
+NOUNS = _words(
+    "council budget plan report market company government minister court board union station hospital school "
+    "network project agreement decision proposal price cost rate tax law rule review inquiry survey study "
+    "contract factory port site region city district committee agency industry sector supply demand plant "
+    "programme strategy deal vote election campaign office team service system fund loan investment"
 )
+PAST = _words(
+    "approved delayed announced rejected confirmed launched reviewed expanded reduced raised cut blocked "
+    "backed criticised welcomed questioned published defended extended suspended postponed finished opened"
+)
+BASE = _words("approve delay announce reject confirm launch review expand reduce raise cut block back extend "
+              "suspend postpone finish open change replace")
+ADJECTIVES = _words("new local national regional annual public private major small large first final early "
+                    "long short recent main key independent former joint")
+WHERE = ("in the city", "in the region", "in the capital", "across the country", "in the north", "in the south",
+         "at the port", "near the border", "in the suburbs", "on the coast")
+WHEN = ("next year", "by the end of the month", "on Friday", "last week", "this spring", "within two years",
+        "before the summer", "in the coming months", "since January", "after the election")
+SENTENCES = (
+    "The {adj} {noun} {past} the {noun2} {where} {when}.",
+    "Officials said the {noun} would {base} the {noun2} {when}.",
+    "{number} {noun}s were {past} {where}, according to the {noun2}.",
+    "The {noun} has {past} the {adj} {noun2} {when}, the {noun3} said.",
+    "Analysts said the {adj} {noun} could {base} the {noun2} {when}.",
+    "A spokesperson for the {noun} said it had {past} the {noun2} and would {base} it {when}.",
+    "The {noun2} was {past} {where} after the {noun} {past2} its {adj} {noun3}.",
+    "Critics said the {noun} had not {past} enough to {base} the {adj} {noun2}.",
+    "It is the {adj} time the {noun} has {past} a {noun2} {where}.",
+    "Figures published {when} show the {noun} {past} the {noun2} by {number} percent.",
+    "With the {noun} {past}, the {noun2} is expected to {base} the {noun3} {when}.",
+    "The {noun3} said it was too early to say whether the {noun} would {base} the {adj} {noun2}.",
+)
+NUMBERS = ("Two", "Three", "Twelve", "Forty", "Several hundred", "About fifty", "Nine", "Eighteen")
+COMMON = ("said", "the")  # the words in (nearly) every article: a search's worst case
 TOPICS = _words(
     "harbour vaccine semiconductor drought wildfire pipeline satellite tariff referendum earthquake "
     "orchestra cathedral glacier railway stadium museum vineyard asteroid hurricane lithium copper wheat "
@@ -137,19 +155,22 @@ def entity_names(count: int) -> list[str]:
 
 
 def _sentences(rng: random.Random, count: int) -> list[str]:
-    """A pool of sentences of common words (a Zipf-like choice: the first words are the most frequent)."""
-    weights = [1 / (rank + 1) for rank in range(len(COMMON))]
+    """A pool of news-like sentences from :data:`SENTENCES`."""
     pool = []
     for _ in range(count):
-        words = rng.choices(COMMON, weights, k=rng.randint(8, 22))
-        sentence = " ".join(words)
-        pool.append(sentence[0].upper() + sentence[1:] + ".")
+        nouns = rng.sample(NOUNS, 3)
+        sentence = rng.choice(SENTENCES).format(
+            adj=rng.choice(ADJECTIVES), noun=nouns[0], noun2=nouns[1], noun3=nouns[2], past=rng.choice(PAST),
+            past2=rng.choice(PAST), base=rng.choice(BASE), where=rng.choice(WHERE), when=rng.choice(WHEN),
+            number=rng.choice(NUMBERS))
+        pool.append(sentence[0].upper() + sentence[1:])
     return pool
 
 
-def fill(db: Database, *, articles: int = 100_000, feeds: int = 1000, entities: int = 100, seed: int = 7,
-         now: datetime | None = None, say: Callable[[str], None] = lambda _: None) -> Sample:
-    """Fill the (upgraded, empty) database ``db``; see the module."""
+def fill(db: Database, *, articles: int = 100_000, feeds: int = 1000, entities: int = 100, days: int = DAYS,
+         seed: int = 7, now: datetime | None = None, say: Callable[[str], None] = lambda _: None) -> Sample:
+    """Fill the (upgraded, empty) database ``db`` with articles seen over the last ``days`` days; see the
+    module."""
     started = time.monotonic()
     now = now or utcnow()
     rng = random.Random(seed)
@@ -188,8 +209,8 @@ def fill(db: Database, *, articles: int = 100_000, feeds: int = 1000, entities: 
     with db.sessions() as s:
         for article_id in range(1, articles + 1):
             feed_id = rng.randrange(feeds) + 1
-            # ids in the order articles were seen, over the last DAYS days, a little out of order
-            seen = now - timedelta(seconds=(1 - article_id / articles) * DAYS * 86400 + rng.uniform(60, 3600))
+            # ids in the order articles were seen, over the last ``days`` days, a little out of order
+            seen = now - timedelta(seconds=(1 - article_id / articles) * days * 86400 + rng.uniform(60, 3600))
             topic = rng.choice(TOPICS)
             sentences = rng.sample(pool, rng.randint(12, 30))
             sentences.insert(rng.randrange(len(sentences)), f"The {topic} question came up again this week.")
@@ -202,8 +223,8 @@ def fill(db: Database, *, articles: int = 100_000, feeds: int = 1000, entities: 
                         named.append(other)
             title_entity = names[named[0] - 1] if named and rng.random() < 0.5 else None
             title = rng.choice(TITLES[:5] if title_entity else TITLES[5:]).format(
-                entity=title_entity or "", topic=topic, common=rng.choice(COMMON[40:]),
-                common2=rng.choice(COMMON[40:]))
+                entity=title_entity or "", topic=topic, common=rng.choice(ADJECTIVES),
+                common2=rng.choice(NOUNS))
             title = title[0].upper() + title[1:]
             mentions: list[tuple[int, str]] = []
             for entity_id in named:
@@ -266,7 +287,7 @@ def fill(db: Database, *, articles: int = 100_000, feeds: int = 1000, entities: 
         counts["matches"], counts["alerts"] = match_id, alert_id
     _after_explicit_ids(db)
     return Sample(feeds=feeds, entities=entities, articles=articles, matches=counts["matches"],
-                  alerts=counts["alerts"], topic_word=TOPICS[len(TOPICS) // 3], common_word=COMMON[10],
+                  alerts=counts["alerts"], topic_word=TOPICS[len(TOPICS) // 3], common_word=COMMON[0],
                   entity=names[0], match_id=match_id, seconds=time.monotonic() - started)
 
 

@@ -183,7 +183,7 @@ def _measure(kind: str, url: str, options: Options, work: Path) -> list[Timing]:
         f"{sample.seconds:.0f} s{f'; {size / 1e6:.0f} MB' if size else ''}")
     values = {"topic": sample.topic_word, "common": sample.common_word, "entity": quote_plus(sample.entity),
               "match": str(sample.match_id // 2)}
-    with _server(url, work) as base:
+    with serve(url, work) as base:
         cookies = sign_in(base)
         return [_time(base, cookies, name, path.format(**values), search, options.requests)
                 for name, path, search in PAGES]
@@ -203,14 +203,14 @@ def _size(kind: str, url: str, work: Path) -> int:
 
 
 @contextlib.contextmanager
-def _server(url: str, work: Path) -> Any:
-    """``veille web`` on a free port against ``url``; its address."""
+def serve(url: str, work: Path, **more: str) -> Any:
+    """``veille web`` on a free port against ``url`` (``more``: other settings); its address."""
     import httpx
 
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("VEILLE_")},
            "VEILLE_DATABASE_URL": url, "VEILLE_DATA_DIR": str(work / "data"), "VEILLE_WEB_LISTEN": f"127.0.0.1:{port}",
-           "VEILLE_LOG_LEVEL": "WARNING"}
+           "VEILLE_LOG_LEVEL": "WARNING", **more}
     log = (work / "web.log").open("wb")
     process = subprocess.Popen([veille_binary(), "web"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
