@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,28 +20,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-_shared: dict[str, Any] = {"users": 0}
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the whole run. Each test module that imports this fixture gets a session fixture of its
-    own, and Playwright's sync API can't be started twice in a thread: they share one browser, closed when the
-    last of them ends."""
+    """Chromium for one test module. Not for the whole session: Playwright's sync API keeps its event loop
+    running in the main thread while it is started, so a test of another module that runs asyncio in the
+    test process would fail ("asyncio.run() cannot be called from a running event loop"), and two modules
+    importing this fixture would each start Playwright, which can't run twice at once."""
     from playwright.sync_api import sync_playwright
 
-    if not _shared["users"]:
-        manager = sync_playwright()
-        playwright = manager.start()
-        _shared.update(manager=manager, browser=playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS))
-    _shared["users"] += 1
-    try:
-        yield _shared["browser"]
-    finally:
-        _shared["users"] -= 1
-        if not _shared["users"]:
-            _shared.pop("browser").close()
-            _shared.pop("manager").__exit__(None, None, None)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

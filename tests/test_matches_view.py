@@ -169,3 +169,18 @@ def test_postgresql_plans_each_search_for_its_own_words(database_url: str) -> No
         assert prepared == 0
     finally:
         db.dispose()
+
+
+def test_a_search_with_more_than_it_counted_says_so(polled: Context) -> None:
+    from veille.manage.matches import MatchPage
+    from veille.web.forms import Errors
+    from veille.web.pages.matches import PAGE, Filters
+    from veille.web.templating import environment
+
+    items = find_matches(polled, limit=PAGE).items
+    html = environment.get_template("_match_results.html").render(
+        found=MatchPage(1000, items, more=True), chosen=Filters(q="kyutai", offset=4), errors=Errors(),
+        page_size=len(items), reason_text=str, fragment=True)
+    assert "5–8 of more than 1,000 matches with “kyutai”" in html
+    assert 'rel="next" href="/matches?q=kyutai&amp;offset=8"' in html  # counting stopped: there are more
+    assert 'rel="prev" href="/matches?q=kyutai"' in html

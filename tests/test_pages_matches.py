@@ -218,6 +218,11 @@ def test_matches_filtered_searched_and_explained(polled: Polled, page: Page) -> 
     assert all(request.path != "/fonds" for request in pages.requests[-3:])  # the page was not fetched again
     assert problems(page) == []
 
+    missing = page.goto(f"{site.url}/matches/999999")
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_role("heading", name="No such match")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("no match 999999")
+
 
 def test_matches_without_javascript(polled: Polled, browser: Browser) -> None:  # noqa: F811
     site = polled.site
