@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test check lint typecheck browser bench clean
+.PHONY: install install-dev run test check lint typecheck browser bench bench-pages screenshots clean
 
 # The browser tests drive Debian's Chromium with Playwright; `make test` installs it when it is missing.
 CHROMIUM ?= /usr/bin/chromium
@@ -55,6 +55,19 @@ BENCH_ARGS ?=
 bench: install-dev
 	$(BIN)/python -c "import rss2email" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m veille.bench run --data $(BENCH_DATA) $(BENCH_ARGS)
+	$(BIN)/python -m veille.bench pages $(BENCH_PAGES_ARGS)
+
+# `make bench-pages`: the web page at scale alone (1,000 feeds, 100 entities, 100,000 articles), p50/p95 per page
+# on SQLite and on a scratch database of the PostgreSQL server VEILLE_BENCH_POSTGRES_URL names (default: the local
+# one); BENCH_PAGES_ARGS="--articles 20000 --database sqlite" for a quicker look.
+BENCH_PAGES_ARGS ?=
+
+bench-pages: install-dev
+	$(BIN)/python -m veille.bench pages $(BENCH_PAGES_ARGS)
+
+# `make screenshots`: a PNG of each page, desktop and 360 px wide, into docs/img/ (Chromium, sample data).
+screenshots: install-dev browser
+	$(BIN)/python -m veille.bench.screenshots --out docs/img
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

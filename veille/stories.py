@@ -213,14 +213,24 @@ def outlet(feed_title: str | None, url: str) -> str:
 
 def copies(s: Session, story_id: int) -> list[Copy]:
     """Every article of a story, the first one first."""
+    return copies_of(s, [story_id]).get(story_id, [])
+
+
+def copies_of(s: Session, story_ids: Iterable[int]) -> dict[int, list[Copy]]:
+    """Every article of each of these stories, the first one first, in one query (a page of matches)."""
+    wanted = sorted(set(story_ids))
+    found: dict[int, list[Copy]] = {story_id: [] for story_id in wanted}  # story_id is never NULL below
+    if not wanted:
+        return found
     rows = s.execute(
-        select(Article.id, Article.canonical_url, Article.url, Feed.title)
+        select(Article.story_id, Article.id, Article.canonical_url, Article.url, Feed.title)
         .outerjoin(Feed, Feed.id == Article.feed_id)
-        .where(Article.story_id == story_id)
+        .where(Article.story_id.in_(wanted))
         .order_by(Article.id)
     ).all()
-    return [Copy(article_id, outlet(title, canonical or url), canonical or url)
-            for article_id, canonical, url, title in rows]
+    for story_id, article_id, canonical, url, title in rows:
+        found[story_id or 0].append(Copy(article_id, outlet(title, canonical or url), canonical or url))
+    return found
 
 
 def also_covered_by(s: Session, story_id: int | None, article_id: int) -> tuple[tuple[str, str], ...]:

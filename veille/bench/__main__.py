@@ -1,8 +1,9 @@
-"""`python -m veille.bench run|farm|plain ...`: see veille/bench/__init__.py and docs/performance.md."""
+"""`python -m veille.bench run|farm|pages|plain ...`: see veille/bench/__init__.py and docs/performance.md."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def main(argv: list[str] | None = None) -> None:
     farm.add_argument("--ready-file", type=Path, default=None,
                       help="write the farm's description (JSON) here once listening, instead of stdout")
 
+    pages = commands.add_parser("pages", help="the web page at scale: p50/p95 per page on SQLite and PostgreSQL")
+    pages.add_argument("--articles", type=int, default=100_000, help="stored articles (default 100000)")
+    pages.add_argument("--feeds", type=int, default=1000, help="feeds (default 1000)")
+    pages.add_argument("--entities", type=int, default=100, help="tracked entities (default 100)")
+    pages.add_argument("--requests", type=int, default=30, help="timed requests per page (default 30)")
+    pages.add_argument("--database", action="append", choices=("sqlite", "postgresql"), default=None,
+                       help="only this database (repeatable; default both)")
+    pages.add_argument("--postgres", default=None,
+                       help="a PostgreSQL server where a scratch database is created and dropped (default "
+                            "$VEILLE_BENCH_POSTGRES_URL, else postgresql+psycopg://postgres@127.0.0.1:5432/postgres)")
+    pages.add_argument("--json", type=Path, default=None, help="also write every timing to this JSON file")
+    pages.add_argument("--keep", action="store_true", help="keep the SQLite file, the scratch database, the log")
+
     plain = commands.add_parser("plain", help="the plain sequential loop (httpx + feedparser), once")
     plain.add_argument("feeds_file", type=Path, help="JSON list of feed URLs")
     plain.add_argument("state_file", type=Path, help="JSON state (ETags, seen links), created if missing")
@@ -90,6 +104,18 @@ def main(argv: list[str] | None = None) -> None:
         except (FarmDataError, ValueError) as exc:
             sys.exit(f"farm: {exc}")
         run_farm(instance, args.ready_file)
+    elif args.command == "pages":
+        from veille.bench import site
+
+        for name in ("articles", "feeds", "entities", "requests"):
+            if getattr(args, name) < 1:
+                parser.error(f"--{name} must be at least 1")
+        site.run(site.Options(
+            articles=args.articles, feeds=args.feeds, entities=args.entities, requests=args.requests,
+            databases=tuple(args.database or ("sqlite", "postgresql")),
+            postgres=args.postgres or os.environ.get("VEILLE_BENCH_POSTGRES_URL") or site.DEFAULT_POSTGRES,
+            json_out=args.json, keep=args.keep,
+        ))
     else:
         from veille.bench.peers import plain_loop
 

@@ -62,6 +62,11 @@ def _find(s: Session, key: str) -> StoredArticle | None:
         article = s.get(Article, article.duplicate_of) or article
     if article is None:
         return None
+    return stored_article(s, article)
+
+
+def stored_article(s: Session, article: Article) -> StoredArticle:
+    """What veille did with ``article``: its matches, and what of it was matched besides the page."""
     rows = s.execute(
         select(Entity.name, Match.alerted, Match.reason, Match.found_in)
         .join(Entity, Entity.id == Match.entity_id)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -542,23 +542,41 @@ def alert_history(s: Session, article_id: int, story_id: int | None) -> list[dic
     """The alerts of an article (or of its story: a copy's alert is its story's), channel by channel, removed
     channels included: ``channel``, ``status`` (sent, pending, queued, failed, cancelled...), ``sent_at``,
     ``channel_removed``."""
-    where = Alert.article_id == article_id
-    if story_id is not None:
-        where = or_(where, Alert.story_id == story_id)
+    return alert_histories(s, [(article_id, story_id)])[article_id]
+
+
+def alert_histories(s: Session, articles: Iterable[tuple[int, int | None]]) -> dict[int, list[dict[str, Any]]]:
+    """:func:`alert_history` of each (article id, story id), in one query (a page of matches): by article id."""
+    pairs = dict(articles)
+    found: dict[int, list[dict[str, Any]]] = {article_id: [] for article_id in pairs}
+    if not pairs:
+        return found
+    stories = sorted({story_id for story_id in pairs.values() if story_id is not None})
+    where: ColumnElement[bool] = Alert.article_id.in_(sorted(pairs))
+    if stories:
+        where = or_(where, Alert.story_id.in_(stories))
+    by_story: dict[int, list[int]] = {}
+    for article_id, story_id in pairs.items():
+        if story_id is not None:
+            by_story.setdefault(story_id, []).append(article_id)
     rows = s.execute(
-        select(Alert.status, Alert.sent_at, Channel.name, Channel.options)
+        select(Alert.article_id, Alert.story_id, Alert.status, Alert.sent_at, Channel.name, Channel.options)
         .join(Channel, Channel.id == Alert.channel_id).where(where).order_by(Alert.id)
     ).all()
-    history = []
-    for status, sent_at, channel, options in rows:
+    for alert_article, alert_story, status, sent_at, channel, options in rows:
         record = pauses.removed(options)
-        history.append({
+        entry = {
             "channel": str(record.get("name", channel)) if record else channel,
             "status": status,
             "sent_at": sent_at.isoformat() if sent_at else None,
             "channel_removed": record is not None,
-        })
-    return history
+        }
+        owners = set(by_story.get(alert_story, ()) if alert_story is not None else ())
+        if alert_article in pairs:
+            owners.add(alert_article)
+        for article_id in sorted(owners):
+            found[article_id].append(entry)
+    return found
 
 
 def _joined(names: tuple[str, ...]) -> str:

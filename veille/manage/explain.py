@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import Session
+
 from veille import http, pipeline
 from veille.manage.articles import StoredArticle, StoredMatch, find_article
 from veille.manage.errors import InvalidError, OperationError
+from veille.manage.matches import MatchView
 from veille.matching import Explanation, TermHit, fold_term
 
 if TYPE_CHECKING:
@@ -29,6 +32,9 @@ class Explained:
     stored: StoredArticle | None
     entity: str | None = None  # the one entity asked about, if any
     not_mentioned: tuple[str, ...] = field(default=())  # that entity, when the page does not mention it
+    feed_title: str = ""  # the feed's title of the item, when it was matched too (it says more than the page's)
+    feed_summary: str = ""  # the feed's summary of the item as matched (its words)
+    fetched: bool = True  # False: explained from what veille stored, the page not fetched again
 
     def stored_match(self, entity: str) -> StoredMatch | None:
         return self.stored.match(entity) if self.stored is not None else None
@@ -153,4 +159,71 @@ def explain(
     )
     missing = (chosen.name,) if chosen is not None and not explanations else ()
     return Explained(url=url, article=article, explanations=explanations, stored=stored,
-                     entity=chosen.name if chosen is not None else None, not_mentioned=missing)
+                     entity=chosen.name if chosen is not None else None, not_mentioned=missing,
+                     feed_title=feed_title, feed_summary=feed_summary)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchExplained:
+    """A stored match (``/matches/{id}``) and its article explained again from what veille stored."""
+
+    match: MatchView
+    explained: Explained
+
+
+def explain_match(ctx: pipeline.Context, match_id: int) -> MatchExplained:
+    """The match ``match_id`` with its alerts, and its article matched again, as stored (its text, the feed's
+    title and summary; the page is not fetched), against today's definitions: its entity first (even paused),
+    then every other tracked entity the article mentions. Parses the stored summary's HTML: run it where lxml
+    may run."""
+    from veille.manage.matches import get_match
+
+    match = get_match(ctx, match_id)
+    return MatchExplained(match, explain_article(ctx, article_id=match.article_id, entity=match.entity,
+                                                 others=True))
+
+
+def explain_article(
+    ctx: pipeline.Context, *, article_id: int, entity: str | None = None, others: bool = False
+) -> Explained:
+    """Why the stored article ``article_id`` matches or not, from its stored text, feed title and summary (as
+    :func:`veille.pipeline.match.article_places` gives them to the matcher; nothing fetched): for every tracked
+    entity it mentions; or only ``entity`` (paused or not); or, with ``others``, ``entity`` first, then the
+    other tracked entities it mentions."""
+    from veille.manage.articles import stored_article
+    from veille.manage.entities import find_entity
+    from veille.manage.errors import NotFoundError
+    from veille.pages.extract import Article as PageArticle
+    from veille.pipeline.match import article_places
+    from veille.storage.models import Article as StoredRow
+
+    def load(s: Session) -> tuple[StoredRow, StoredArticle, list[pipeline.Matcher]]:
+        row = s.get(StoredRow, article_id)
+        if row is None:
+            raise NotFoundError(f"no article {article_id}")
+        chosen = find_entity(s, entity) if entity else None
+        matchers = []
+        if chosen is None or others:
+            active, entities = pipeline.load_matcher(s)
+            matchers.append(active)
+            if chosen is not None and chosen.id in entities:
+                chosen = None  # already in the tracked entities' matcher
+        if chosen is not None:
+            matchers.append(pipeline.Matcher([pipeline.entity_spec(chosen)]))  # paused, or asked about alone
+        return row, stored_article(s, row), matchers
+
+    row, stored, matchers = ctx.db.run(load)
+    places = article_places(row)
+    url = row.canonical_url or row.url
+    explanations: list[Explanation] = []
+    for matcher in matchers:
+        explanations += matcher.explain(title=places["title"], text=places["text"], url=url,
+                                        feed_title=places["feed_title"], feed_summary=places["feed_summary"])[1]
+    wanted = fold_term(entity) if entity else None
+    explanations.sort(key=lambda e: fold_term(e.entity) != wanted)  # the entity asked about first
+    article = PageArticle(url=row.url, canonical_url=url, title=row.title or "", text=row.text or "",
+                          published=row.published_at, language=row.language, author=row.author)
+    missing = (entity,) if entity and not any(fold_term(e.entity) == wanted for e in explanations) else ()
+    return Explained(url=url, article=article, explanations=tuple(explanations), stored=stored,
+                     entity=entity if entity and not others else None, not_mentioned=missing,
+                     feed_title=places["feed_title"], feed_summary=places["feed_summary"], fetched=False)

@@ -480,6 +480,13 @@ def list_feeds(db: Database, *, limit: int | None = None, offset: int = 0, now: 
     return db.run(work)
 
 
+def failing_feeds(db: Database, *, now: datetime | None = None) -> list[FeedView]:
+    """The feeds whose last poll failed and that are not paused, in the order they were added (the overview's
+    list: one query for those few, not a view of every feed)."""
+    return db.run(lambda s: [v for v in (view(f, now) for f in s.scalars(
+        select(Feed).where(Feed.last_status == "error").order_by(Feed.id))) if v.failing])
+
+
 def count_feeds(db: Database) -> int:
     """How many feeds there are."""
     return int(db.run(lambda s: s.scalar(select(func.count()).select_from(Feed))) or 0)

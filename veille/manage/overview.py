@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from veille.clock import utcnow
 from veille.manage.channels import ChannelView, list_channels
-from veille.manage.feeds import FeedView, list_feeds
+from veille.manage.feeds import FeedView, failing_feeds
 from veille.manage.matches import MatchView, find_matches
 from veille.manage.status import Summary, summary
 from veille.pipeline.context import Context
@@ -60,7 +60,7 @@ def overview(ctx: Context, *, now: datetime | None = None, limit: int = 50) -> O
         summary=summary(ctx, now=now),
         alerts=alerts.items,
         alerts_total=alerts.total,
-        failing_feeds=tuple(f for f in list_feeds(ctx.db, now=now) if f.failing),
+        failing_feeds=tuple(failing_feeds(ctx.db, now=now)),
         failing_channels=tuple(c for c in list_channels(ctx.db, now=now) if c.failing),
         chart=matches_per_day(ctx, now=now),
     )

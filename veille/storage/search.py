@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, bindparam, column, literal, text
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, column, literal, select, text
 from sqlalchemy.orm import Session
 
 from veille.storage.models import Article
@@ -75,6 +75,22 @@ def any_phrase(s: Session, phrases: Iterable[str]) -> ColumnElement[bool] | None
 
 
 _PLAIN = re.compile(r"[a-z0-9 ]+")  # what the index and the matcher both read as words in a row
+
+
+def article_ids(s: Session, query: str) -> Select[Any] | None:
+    """The ids of the articles whose title or text has every word of ``query``, as a subquery (None for a query
+    without a word: no filter). Filtering matches by ``Match.article_id IN (...)`` needs no join to ``articles``,
+    whose rows (their texts) are large: a join would read them all."""
+    found = words(query)
+    if not found:
+        return None
+    if s.get_bind().dialect.name == "postgresql":
+        return select(Article.id).where(
+            text("articles.search @@ plainto_tsquery('simple', veille_unaccent(:search_query))").bindparams(
+                bindparam("search_query", " ".join(found))))
+    fts = " ".join('"' + word.replace('"', "") + '"' for word in found)
+    return select(column("rowid", Integer)).select_from(text(FTS_TABLE)).where(
+        text(f"{FTS_TABLE} MATCH :search_query").bindparams(bindparam("search_query", fts)))
 
 
 def outside_models(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

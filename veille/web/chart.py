@@ -32,7 +32,8 @@ def svg(chart: Chart) -> Markup:
              f'<text x="{LEFT - 4}" y="{TOP + plot_h}" text-anchor="end">0</text>']
     for i in (0, days // 2, days - 1):
         if 0 <= i < days:
-            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
+            anchor = "end" if i == days - 1 and i else "middle"  # the last day's label inside the picture
+            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">'
                          f"{chart.days[i]:%d %b}</text>")
     for index, series in enumerate(chart.series):
         colour = PALETTE[index % len(PALETTE)]

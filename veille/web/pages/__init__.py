@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from veille.web.pages import channels, entities, feeds, overview, settings
+from veille.web.pages import channels, entities, feeds, matches, overview, settings
 
 ROUTES: list[BaseRoute] = [
     *overview.ROUTES,
     *entities.ROUTES,
     *feeds.ROUTES, *channels.ROUTES, *settings.ROUTES,
+    *matches.ROUTES,
 ]
