@@ -402,7 +402,7 @@ def _anchor_title(anchor: HtmlElement) -> tuple[str, bool]:
         text = clean(heading.text_content())
         if text:
             return text, True
-    text = clean(anchor.text_content())
+    text = _card_text(anchor)
     inside_heading = any(parent.tag in HEADINGS for parent in anchor.iterancestors())
     if not text:
         for image in anchor.iter("img"):
@@ -412,6 +412,18 @@ def _anchor_title(anchor: HtmlElement) -> tuple[str, bool]:
     if not text:
         text = clean(anchor.get("title") or anchor.get("aria-label"))
     return text, inside_heading
+
+
+def _card_text(anchor: HtmlElement) -> str:
+    """The anchor's text; for an anchor that wraps a whole card (a date, a kicker and a title, each in an
+    element of its own, no text of its own around them), the longest of those pieces."""
+    own = (anchor.text or "").strip() or any((child.tail or "").strip() for child in anchor)
+    pieces = [clean(child.text_content()) for child in anchor
+              if isinstance(child.tag, str) and child.tag != "time"]
+    pieces = [piece for piece in pieces if piece]
+    if own or len(pieces) < 2:
+        return clean(anchor.text_content())
+    return max(pieces, key=len)
 
 
 class _Tree:
@@ -500,7 +512,7 @@ def _card_date(card: HtmlElement, candidate: _Candidate) -> None:
         if value and parse_datetime(value):
             candidate.dated, candidate.date = True, parse_datetime(value)
             return
-    text = clean(card.text_content())[:2000]
+    text = clean(" ".join(card.itertext()))[:2000]  # "Announcements</span><span>Apr 7": two words
     dated, found = text_date(text)
     if dated:
         candidate.dated = True
@@ -587,6 +599,8 @@ def _json_ld_items(data: Any) -> Iterator[_JsonItem]:
             continue
         types = node.get("@type")
         types = [types] if isinstance(types, str) else [t for t in types or () if isinstance(t, str)]
+        if "BreadcrumbList" in types:
+            continue
         for name in ("itemListElement", "blogPost", "hasPart", "mainEntity"):
             members = node.get(name)
             if isinstance(members, dict):
