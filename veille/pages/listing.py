@@ -40,7 +40,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -664,6 +664,12 @@ def _json_lists(data: Any, page_url: str) -> Iterator[_JsonItem]:
 # --------------------------------------------------------------------------- the finder
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    title: str | None  # the page's <title>
+    links: tuple[ListingLink, ...]
+
+
 def find_article_links(
     content: bytes | str, base_url: str, *, any_site: bool = False, content_type: str | None = None
 ) -> list[ListingLink]:
@@ -672,10 +678,21 @@ def find_article_links(
     ``base_url`` is the page's address (its ``<base href>`` wins for relative links); ``any_site``: links to
     other sites count too. Raises ValueError when ``base_url`` is not an http(s) URL.
     """
+    return list(read_listing(content, base_url, any_site=any_site, content_type=content_type).links)
+
+
+def read_listing(
+    content: bytes | str, base_url: str, *, any_site: bool = False, content_type: str | None = None
+) -> Listing:
+    """:func:`find_article_links`, with the page's title."""
     page = _Page(base_url, any_site=any_site)
     html = decode_html(content, content_type) if isinstance(content, bytes) else content
     with LXML_LOCK:  # lxml on one thread at a time (veille.pages.parsers)
-        return _find(html, page)
+        root = _parse(html)
+        if root is None:
+            return Listing(None, ())
+        title = next((clean(t.text_content()) for t in root.iter("title")), "")
+        return Listing(title[:MAX_TITLE] or None, tuple(_find(root, page)))
 
 
 def _parse(html: str) -> HtmlElement | None:
@@ -685,10 +702,7 @@ def _parse(html: str) -> HtmlElement | None:
         return None
 
 
-def _find(html: str, page: _Page) -> list[ListingLink]:
-    root = _parse(html)
-    if root is None:
-        return []
+def _find(root: HtmlElement, page: _Page) -> list[ListingLink]:
     base = page.url
     for element in root.iter("base"):
         href = (element.get("href") or "").strip()
@@ -736,9 +750,3 @@ def _read_json(root: HtmlElement, page: _Page, base: str, candidates: dict[str, 
                 candidate.dated, candidate.date = True, candidate.date or item.date
             candidate.json_list = candidate.json_list or item.declared
 
-
-def first_seen_date(now: datetime, published: datetime | None) -> datetime | None:
-    """A listing's date for an item, unless it lies in the future (a page's clock, or a date misread)."""
-    if published is not None and published > now + timedelta(days=1):
-        return None
-    return published
