@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from veille import http, pipeline
 from veille.feeds.discover import Candidate, Discovery, discover
+from veille.feeds.opml import KINDS as OPML_KINDS
 from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError, OperationError
 from veille.manage.pauses import PauseState, pause_end, state_of
@@ -405,6 +406,7 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
                 interval=item.every or ctx.settings.poll_interval, interval_fixed=item.every is not None,
                 feed_text=item.feed_text or "auto", backfill=backfill if backfill is not None else item.backfill,
                 enabled=not item.paused, resume_at=item.resume_at if item.paused else None, next_poll_at=utcnow(),
+                kind=item.kind, options={"any_site": item.any_site} if item.kind == "page" else {},
             ))
             known.add(item.url)
             added += 1
@@ -415,14 +417,16 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
 
 
 def export_feeds(db: Database, *, now: datetime | None = None) -> str:
-    """Every feed as OPML 2.0: tags as folders, and what the user set in veille's namespace."""
+    """Every feed and page source as OPML 2.0: tags as folders, and what the user set in veille's namespace
+    (searches belong to their entity, not to a reading list)."""
 
     def read(s: Session) -> list[OPMLFeed]:
         return [
             OPMLFeed(f.url, f.title, tuple(f.tags or ()), f.site_url, every=f.interval if f.interval_fixed else None,
                      backfill=f.backfill, paused=not f.enabled, resume_at=None if f.enabled else f.resume_at,
-                     feed_text=f.feed_text if f.feed_text != "auto" else None)
-            for f in s.scalars(select(Feed).order_by(Feed.id))
+                     feed_text=f.feed_text if f.feed_text != "auto" else None, kind=f.kind or "feed",
+                     any_site=bool((f.options or {}).get("any_site")))
+            for f in s.scalars(select(Feed).where(Feed.kind.in_(OPML_KINDS)).order_by(Feed.id))
         ]
 
     return render_opml(db.run(read), now=now)
