@@ -125,8 +125,8 @@ def test_a_page_without_a_feed_is_refused_with_an_offer_of_page_then_added_as_a_
     assert row["kind"] == "page" and row["options"] == {"any_site": False}
     assert row["title"] == "Lab newsroom"
     table = run("feeds", "list").stdout.splitlines()
-    assert table[0].split("\t")[:3] == ["id", "kind", "url"]
-    assert table[1].split("\t")[:3] == [str(source_id), "page", web.url("/news")]
+    assert table[0].split("\t")[:3] == ["id", "url", "kind"]
+    assert table[1].split("\t")[:3] == [str(source_id), web.url("/news"), "page"]
 
 
 def test_a_page_where_no_article_link_is_found_is_refused_unless_forced(web: HTTPFixture) -> None:
@@ -286,6 +286,19 @@ def test_opml_export_keeps_a_page_source_and_import_restores_it(web: HTTPFixture
     page = restored[web.url("/news")]
     assert (page["kind"], page["options"], page["every"]) == ("page", {"any_site": True}, "2h")
     assert restored[web.url("/feed.xml")]["kind"] == "feed"
+
+
+def test_a_backup_keeps_a_page_source(web: HTTPFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish(web, [(1, "")], '"v1"')
+    run("feeds", "add", web.url("/news"), "--page", "--any-site")
+    run("export", "-o", str(tmp_path / "backup.json"))
+    [saved] = json.loads((tmp_path / "backup.json").read_text())["feeds"]
+    assert (saved["kind"], saved["any_site"]) == ("page", True)
+
+    monkeypatch.setenv("VEILLE_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    run("import", str(tmp_path / "backup.json"))
+    [row] = sources()
+    assert (row["url"], row["kind"], row["options"]) == (web.url("/news"), "page", {"any_site": True})
 
 
 # --------------------------------------------------------------------------- the service

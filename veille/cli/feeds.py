@@ -222,8 +222,8 @@ def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     if as_json:
         print_json([f.as_json() for f in feeds])
         return
-    print_table(("id", "kind", "url", "title", "every", "last poll", "status"),
-                ((f.id, f.kind, f.url, f.title, f.every_text, ago(f.last_poll_at),
+    print_table(("id", "url", "kind", "title", "every", "last poll", "status"),
+                ((f.id, f.url, f.kind, f.title, f.every_text, ago(f.last_poll_at),
                   f.pause.describe() or f.last_status or "-") for f in feeds))
 
 
