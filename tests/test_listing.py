@@ -64,6 +64,22 @@ def test_a_page_rendered_from_next_data_is_read_from_its_json() -> None:
     ]  # and not the JSON's menu (Home, Models, Pricing)
 
 
+def test_a_page_state_list_beside_the_listing_it_renders_adds_nothing() -> None:
+    """A server-rendered page whose JSON state holds its listing and a "most read" list of other articles."""
+    posts = [{"slug": f"post-number-{n}-about-models", "title": f"Post number {n} about the new models"}
+             for n in range(1, 4)]
+    popular = [{"url": f"/blog/popular-story-{n}-of-the-year", "title": f"Popular story {n} of the whole year"}
+               for n in range(1, 5)]
+    state = json.dumps({"props": {"pageProps": {"posts": posts, "mostRead": popular}}})
+    cards = "".join(f"<li><a href='/blog/{p['slug']}'>{p['title']}</a></li>" for p in posts)
+    html = (f"<html><body><main><ul>{cards}</ul></main>"
+            f"<script id='__NEXT_DATA__' type='application/json'>{state}</script></body></html>")
+    urls = [link.url for link in find_article_links(html, "https://lab.example/blog")]
+    assert urls == [f"https://lab.example/blog/post-number-{n}-about-models" for n in range(1, 4)]
+    # built in the browser (no HTML cards), both lists are all the page has: both are read
+    assert len(find_article_links(html.replace(cards, ""), "https://lab.example/blog")) == 7
+
+
 def test_a_json_ld_item_list_is_read_and_a_breadcrumb_is_not() -> None:
     found = links("itemlist.html", "https://www.example.org/latest")
     assert [(url, title) for url, title, _ in found] == [

@@ -27,7 +27,8 @@ What counts, in the order the rules apply (each one a reader would state):
   objects with an address (``url``, ``href``, ``link``, ``permalink``, ``path``, or a ``slug`` under the
   page's own path) and a title, with their date when given. They pass the same address rules and scoring,
   the JSON's title and date counting as the card's. A page rendered in the browser from that JSON is read
-  that way.
+  that way; beside a listing the HTML shows, a JSON list adds links only when it is that listing's data
+  (half its links are shown), since a page's state also holds menus and "most read" lists.
 
 Measured on hand-labelled pages with ``python -m veille.eval listing``.
 """
@@ -628,7 +629,7 @@ def _json_ld_items(data: Any) -> Iterator[_JsonItem]:
                 stack.append(value)
 
 
-def _json_lists(data: Any, page_url: str) -> Iterator[_JsonItem]:
+def _json_lists(data: Any, page_url: str) -> Iterator[list[_JsonItem]]:
     """Lists of two or more objects each with an address and a title, anywhere in a JSON document (Next.js'
     ``__NEXT_DATA__``, a page's state). A ``slug`` alone is taken under the page's own path."""
     stack = [data]
@@ -657,7 +658,7 @@ def _json_lists(data: Any, page_url: str) -> Iterator[_JsonItem]:
             if href and title and not href.startswith(("data:", "#")):
                 items.append(_JsonItem(href, clean(title)[:MAX_TITLE], _json_date(member), False))
         if len(items) >= 2:
-            yield from items
+            yield items
         stack.extend(v for v in node if isinstance(v, (dict, list)))
 
 
@@ -732,21 +733,33 @@ def _find(root: HtmlElement, page: _Page) -> list[ListingLink]:
 
 def _read_json(root: HtmlElement, page: _Page, base: str, candidates: dict[str, _Candidate]) -> None:
     """Add what the page's embedded JSON lists: titles and dates for the links also in its HTML, and the links
-    only there."""
+    only there. A list the page declares (JSON-LD) adds its links; another JSON list adds its links only when
+    the HTML shows no article link (a page built in the browser) or when it is the listing's own data (half of
+    its links are articles the HTML shows): a page's state also holds menus, "most read" and related lists."""
     order = len(candidates) + 1
+    shown = {key for key, c in candidates.items() if c.score >= ACCEPT}
     for kind, data in _scripts(root):
-        items = _json_ld_items(data) if kind == "ld" else _json_lists(data, page.url)
-        for item in items:
-            address = page.address(item.href, base)
-            if address is None:
+        lists = [list(_json_ld_items(data))] if kind == "ld" else list(_json_lists(data, page.url))
+        for items in lists:
+            addressed = [(item, address) for item in items if (address := page.address(item.href, base))]
+            listing = kind == "ld" or not shown or 2 * sum(a.key in shown for _, a in addressed) >= len(addressed)
+            order = _add_json_items(addressed, candidates, order, new=listing)
+
+
+def _add_json_items(
+    addressed: list[tuple[_JsonItem, _Address]], candidates: dict[str, _Candidate], order: int, *, new: bool
+) -> int:
+    for item, address in addressed:
+        candidate = candidates.get(address.key)
+        if candidate is None:
+            if not new:
                 continue
-            candidate = candidates.get(address.key)
-            if candidate is None:
-                candidate = candidates[address.key] = _Candidate(address, order=order, json=True)
-                order += 1
-            if item.title and (not candidate.title or candidate.json):
-                candidate.title = item.title
-            if item.date is not None:
-                candidate.dated, candidate.date = True, candidate.date or item.date
-            candidate.json_list = candidate.json_list or item.declared
+            candidate = candidates[address.key] = _Candidate(address, order=order, json=True)
+            order += 1
+        if item.title and (not candidate.title or candidate.json):
+            candidate.title = item.title
+        if item.date is not None:
+            candidate.dated, candidate.date = True, candidate.date or item.date
+        candidate.json_list = candidate.json_list or item.declared
+    return order
 

@@ -46,8 +46,8 @@ def entry_of(link: ListingLink) -> FeedEntry:
                      content="", published=link.published, author=None)
 
 
-def page_options(feed: Feed) -> bool:
-    """The page's ``any_site`` option."""
+def any_site_of(feed: Feed) -> bool:
+    """The page source's ``any_site`` option: its article links may be on other sites."""
     return bool((feed.options or {}).get("any_site"))
 
 
@@ -57,7 +57,7 @@ def read_page(s: Session, ctx: Context, feed: Feed, response: http.Response, now
     if not_html is not None:
         raise SourceError(f"not an HTML page: {not_html}")
     try:
-        listing = read_listing(response.content, response.url, any_site=page_options(feed), content_type=content_type)
+        listing = read_listing(response.content, response.url, any_site=any_site_of(feed), content_type=content_type)
     except ValueError as exc:
         raise SourceError(f"cannot read the page: {exc}") from exc
     links = [link for link in listing.links if len(link.url) <= MAX_URL]
