@@ -185,7 +185,8 @@ def feeds_add(
     if dry_run:
         print_candidates(search)
         if not search.feeds:
-            raise fail(search.error or f"no feed found at {search.url}")
+            hint = f"; {manage_feeds.PAGE_HINT}" if search.html else ""
+            raise fail(f"{search.error or f'no feed found at {search.url}'}{hint}")
         if search.chosen is None:
             err.print(f"would add none: {len(search.feeds)} feeds found; add the one you want with "
                       "`veille feeds add URL`", markup=False)
