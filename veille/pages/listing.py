@@ -105,6 +105,7 @@ SKIPPED_CLASS_WORDS = frozenset({
 # A container counts as a menu by its class only when it is small: a page-wide wrapper's class
 # ("standard-navigation-site") says nothing about the links inside it.
 SMALL_CONTAINER = 0.4
+SKIPPED_RELS = frozenset({"tag", "author", "next", "prev", "sponsored", "license", "search", "help"})
 SECTIONING = frozenset({"article", "aside", "main", "nav", "section"})
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 CARD_LEVELS = 6  # how far above a link its card may reach
@@ -454,7 +455,7 @@ class _Tree:
                 yield anchor, address
 
     def _skipped(self, anchor: HtmlElement, counts: dict[HtmlElement, int], total: int) -> bool:
-        if (anchor.get("rel") or "").lower() in ("nofollow sponsored", "sponsored", "tag", "author", "next", "prev"):
+        if set((anchor.get("rel") or "").lower().split()) & SKIPPED_RELS:
             return True
         for element in (anchor, *anchor.iterancestors()):
             if element is self.body:
