@@ -212,6 +212,8 @@ def test_a_layout_change_that_removes_every_article_link_is_a_source_error_not_a
     assert set(matched()) == {"1", "2"}  # the links it stopped seeing are kept
     status = run("status", "--all")
     assert "page" in status.stdout and "no article links found" in status.stdout, status.stdout
+    [reported] = run("status", "--json").json()["feeds"]
+    assert (reported["kind"], reported["last_status"]) == ("page", "error")
 
 
 def test_a_later_poll_that_finds_many_new_links_at_once_takes_them_as_backlog(web: HTTPFixture) -> None:
