@@ -112,9 +112,10 @@ def test_a_pipe_gets_every_value_whole_one_row_a_line(polled: HTTPFixture, env: 
     assert len(long_url) > 300
 
     feeds = tsv(run(env, "feeds", "list"))
-    assert feeds[0] == ["id", "url", "title", "every", "last poll", "status"]
+    assert feeds[0] == ["id", "url", "kind", "title", "every", "last poll", "status"]
     assert [row[1] for row in feeds[1:]] == [long_url, polled.url(SHORT)]
-    assert all(len(row) == 6 for row in feeds)
+    assert [row[2] for row in feeds[1:]] == ["feed", "feed"]
+    assert all(len(row) == 7 for row in feeds)
 
     status = run(env, "status", "--all")
     assert any(long_url in row for row in tsv(status)), status

@@ -182,7 +182,9 @@ def test_a_page_without_any_feed_is_refused_unless_forced(web: HTTPFixture) -> N
 
     refused = veille("feeds", "add", url)
     assert refused.exit_code == 1 and refused.stdout == ""
-    assert refused.stderr == f"error: {tried}\n"
+    # an HTML page: it may be watched for its article links instead (#14)
+    assert refused.stderr == (f"error: {tried}; if it is a listing page (a newsroom, a blog index), watch its "
+                              "article links with --page\n")
     assert veille("feeds", "list", "--json").json() == []
     assert len(web.hits("/feed")) == 2 and len(web.hits("/blog/feed")) == 2  # both folders tried, each time
 

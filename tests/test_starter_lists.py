@@ -353,26 +353,35 @@ def _site(url: str) -> str:
     return ".".join((urlsplit(url).hostname or "").split(".")[-2:])
 
 
-def test_starter_feeds_are_the_sources_own_or_say_they_are_not() -> None:
+NS = "{https://veille.example/ns/opml/1}"
+LAB_PAGES = ["https://www.anthropic.com/news", "https://mistral.ai/news", "https://ai.meta.com/blog/", "https://x.ai/news"]
+
+
+def test_starter_feeds_are_the_sources_own_and_labs_without_one_are_their_own_pages() -> None:
     root = ET.fromstring(DATA.joinpath("starter-feeds.opml").read_bytes())
     outlines = [o for o in root.iter("outline") if o.get("xmlUrl")]
     assert len(outlines) >= 10
-    third_party = []
     for outline in outlines:
         feed, site, title = outline.get("xmlUrl", ""), outline.get("htmlUrl", ""), outline.get("title", "")
         assert feed.startswith("https://") and site.startswith("https://"), feed
         assert outline.get("text") == title
-        if _site(feed) != _site(site):
-            assert title.endswith("(third-party scraped feed)"), f"{title}: {feed} is not {site}'s own feed"
-            third_party.append(title)
-    assert third_party == ["Anthropic News (third-party scraped feed)", "Mistral AI News (third-party scraped feed)",
-                           "Meta AI Blog (third-party scraped feed)"]
+        assert _site(feed) == _site(site), f"{title}: {feed} is not {site}'s own feed"
+        assert outline.get(NS + "kind") is None
+    pages = [o for o in root.iter("outline") if o.get(NS + "kind") == "page"]
+    assert [o.get("url") for o in pages] == LAB_PAGES
+    for outline in pages:  # a link outline on the lab's own site, never a third party's scraped feed
+        assert outline.get("type") == "link" and outline.get("xmlUrl") is None
+        assert outline.get("htmlUrl") == outline.get("url")
+        assert "third-party" not in (outline.get("title") or "")
 
 
 @pytest.mark.usefixtures("veille_env")
-def test_the_third_party_label_is_the_title_veille_lists() -> None:
+def test_init_starter_watches_the_labs_own_newsroom_pages() -> None:
     assert veille("init", "--starter").exit_code == 0
-    titles = {feed["url"]: feed["title"] for feed in veille("feeds", "list", "--json").json()}
-    assert titles["https://raw.githubusercontent.com/Olshansk/rss-feeds/main/feeds/feed_anthropic_news.xml"] == (
-        "Anthropic News (third-party scraped feed)")
-    assert titles["https://openai.com/news/rss.xml"] == "OpenAI News"
+    sources = {feed["url"]: feed for feed in veille("feeds", "list", "--json").json()}
+    assert [url for url, feed in sources.items() if feed["kind"] == "page"] == LAB_PAGES
+    assert sources["https://www.anthropic.com/news"]["title"] == "Anthropic News"
+    assert sources["https://www.anthropic.com/news"]["options"] == {"any_site": False}
+    assert sources["https://openai.com/news/rss.xml"]["kind"] == "feed"
+    assert sources["https://openai.com/news/rss.xml"]["title"] == "OpenAI News"
+    assert not any("githubusercontent" in url for url in sources)

@@ -3,6 +3,7 @@
     python -m veille.eval extraction --data /work/shared/data [--compare] [--repeat N]
     python -m veille.eval pages --data /work/shared/data [--compare]
     python -m veille.eval feeds --data /work/shared/data
+    python -m veille.eval listing --pages /work/shared/data/listing-pages [--json] [--verbose]
 
 ``extraction`` scores the article body on ``<data>/extraction-benchmark`` (181 pages with a
 ground truth) the way that benchmark does: tokens ``\\w+``, multisets of 4-gram shingles,
@@ -19,6 +20,13 @@ manifests and licences aside) through :func:`veille.feeds.parse.parse_feed`, as 
 and counts what became of each: parsed, recovered (feedparser's bozo flag, yet entries found),
 a warning and no entry, rejected (FeedParseError, grouped by reason) and exceptions (any
 other exception: a bug, which would crash a poll). Exit status 1 when there is an exception.
+
+``listing`` scores the article links found on listing pages (:func:`veille.pages.listing.find_article_links`,
+what page sources use) against hand-labelled ones: any folder of ``<name>.html`` with ``<name>.url`` (the page's
+address, its base URL: nothing is fetched) and ``<name>.expected.txt`` (one URL per line). URLs are compared by
+the product's own identity key (:func:`veille.pages.urls.url_key` after normalization). Precision and recall per
+page, and pooled over the folder (every link of every page counted once); ``--json`` prints them as
+``{"pages": [{"name", "precision", "recall", "found", "expected"}], "precision", "recall"}``.
 """
 
 from __future__ import annotations
@@ -433,6 +441,120 @@ def evaluate_feeds(data: Path, *, out: Callable[[str], None] = print) -> FeedRep
     return report
 
 
+# --- article links of listing pages --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPage:
+    name: str
+    html: Path
+    url: str
+    expected: frozenset[str]  # identity keys
+
+
+@dataclass(frozen=True, slots=True)
+class ListingScore:
+    name: str
+    found: int
+    expected: int
+    true_positives: int
+    missed: tuple[str, ...]  # expected, not found
+    extra: tuple[str, ...]  # found, not expected
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / self.found if self.found else (1.0 if not self.expected else 0.0)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.expected if self.expected else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ListingReport:
+    pages: tuple[ListingScore, ...]
+
+    @property
+    def precision(self) -> float:
+        found = sum(p.found for p in self.pages)
+        return sum(p.true_positives for p in self.pages) / found if found else 0.0
+
+    @property
+    def recall(self) -> float:
+        expected = sum(p.expected for p in self.pages)
+        return sum(p.true_positives for p in self.pages) / expected if expected else 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "pages": [{"name": p.name, "precision": round(p.precision, 4), "recall": round(p.recall, 4),
+                       "found": p.found, "expected": p.expected} for p in self.pages],
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+        }
+
+
+def _identity(url: str, base: str | None = None) -> str | None:
+    from veille.pages.urls import normalize_url, url_key
+
+    try:
+        return url_key(normalize_url(url, base=base))
+    except ValueError:
+        return None
+
+
+def load_listing_pages(folder: Path) -> list[ListingPage]:
+    """Every ``<name>.html`` of the folder that has its ``<name>.url`` and ``<name>.expected.txt``."""
+    if not folder.is_dir():
+        raise DataError(f"{folder} not found: pass --pages a folder of <name>.html, <name>.url, <name>.expected.txt")
+    pages = []
+    for html in sorted(folder.glob("*.html")):
+        name = html.name.removesuffix(".html")
+        url_file, expected_file = folder / f"{name}.url", folder / f"{name}.expected.txt"
+        if not url_file.is_file() or not expected_file.is_file():
+            raise DataError(f"{html} has no {url_file.name} or {expected_file.name} beside it")
+        url = url_file.read_text(encoding="utf-8").strip()
+        if _identity(url) is None:
+            raise DataError(f"{url_file}: not an http(s) URL: {url!r}")
+        lines = [line.strip() for line in expected_file.read_text(encoding="utf-8").splitlines()]
+        keys = {key for line in lines if line and not line.startswith("#") if (key := _identity(line, url))}
+        pages.append(ListingPage(name, html, url, frozenset(keys)))
+    if not pages:
+        raise DataError(f"no <name>.html in {folder}")
+    return pages
+
+
+def score_listing(page: ListingPage) -> ListingScore:
+    from veille.pages.listing import find_article_links
+
+    found = {key for link in find_article_links(page.html.read_bytes(), page.url) if (key := _identity(link.url))}
+    hits = found & page.expected
+    return ListingScore(page.name, len(found), len(page.expected), len(hits),
+                        tuple(sorted(page.expected - found)), tuple(sorted(found - page.expected)))
+
+
+def evaluate_listing(
+    folder: Path, *, as_json: bool = False, verbose: bool = False, out: Callable[[str], None] = print
+) -> ListingReport:
+    report = ListingReport(tuple(score_listing(page) for page in load_listing_pages(folder)))
+    if as_json:
+        out(json.dumps(report.as_json(), indent=2))
+        return report
+    width = max(len(p.name) for p in report.pages)
+    out(f"{len(report.pages)} pages from {folder}, through veille.pages.listing.find_article_links")
+    out(f"{'page':<{width}}{'precision':>11}{'recall':>8}{'found':>7}{'expected':>10}")
+    for page in report.pages:
+        out(f"{page.name:<{width}}{page.precision:>11.3f}{page.recall:>8.3f}{page.found:>7}{page.expected:>10}")
+        if verbose:
+            for key in page.missed:
+                out(f"    missed  {key}")
+            for key in page.extra:
+                out(f"    extra   {key}")
+    found = sum(p.found for p in report.pages)
+    expected = sum(p.expected for p in report.pages)
+    out(f"{'pooled':<{width}}{report.precision:>11.3f}{report.recall:>8.3f}{found:>7}{expected:>10}")
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m veille.eval", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -448,12 +570,19 @@ def main(argv: list[str] | None = None) -> int:
                              help="run each extractor N times, interleaved, and show the median speed")
     feeds = commands.add_parser("feeds", help="feed parsing robustness on the feed corpora")
     feeds.add_argument("--data", type=Path, required=True, help="the folder that holds feeds/ and feedparser-tests/")
+    listing = commands.add_parser("listing", help="article links found on hand-labelled listing pages")
+    listing.add_argument("--pages", type=Path, required=True,
+                         help="a folder of <name>.html, <name>.url and <name>.expected.txt")
+    listing.add_argument("--json", action="store_true", help="print the scores as JSON")
+    listing.add_argument("--verbose", action="store_true", help="list each link missed or found in excess")
     args = parser.parse_args(argv)
     try:
         if args.command == "extraction":
             evaluate_extraction(args.data, compare=args.compare, repeat=args.repeat)
         elif args.command == "pages":
             evaluate_pages(args.data, compare=args.compare, verbose=args.verbose)
+        elif args.command == "listing":
+            evaluate_listing(args.pages, as_json=args.json, verbose=args.verbose)
         else:
             return 1 if evaluate_feeds(args.data).total.exceptions else 0
     except DataError as exc:

@@ -79,6 +79,21 @@ def print_candidates(search: FeedSearch) -> None:
         err.print(f"not a feed: {', '.join(c.url for c in paths)}", markup=False)
 
 
+def print_links(preview: manage_feeds.PagePreview, *, as_json: bool) -> None:
+    """--page --dry-run: the article links a page source would take now, one URL a line (--json: objects with
+    url, title, published); how many on stderr. None found: the command's error."""
+    if as_json:
+        print_json(preview.as_json())
+    else:
+        for link in preview.links:
+            sys.stdout.write(f"{link.url}\n")
+    if not preview.links:
+        hint = "" if preview.any_site else " (links to other sites count with --any-site)"
+        raise fail(f"no article links found at {preview.url}{hint}")
+    err.print(f"would take {len(preview.links)} article link{'' if len(preview.links) == 1 else 's'} from "
+              f"{preview.title or preview.url}", markup=False)
+
+
 def print_several(error: SeveralFeedsError, options: Sequence[str]) -> None:
     """A page that names several feeds: each with the command that adds it (on stderr, after the error)."""
     width = max(len(add_command(f.url, options)) for f in error.feeds)
@@ -97,7 +112,9 @@ ADD_HELP = (
     "URL may be a site's page: the feed it declares (link rel=alternate) is added, else the first of "
     "/feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss that is a feed. A page declaring several feeds "
     "adds none: each is listed with the command that adds it. A URL that does not answer, or is not a feed "
-    "and names none, is refused (exit 1) unless --force."
+    "and names none, is refused (exit 1) unless --force.\n\n"
+    "With --page, URL is watched as a listing page (a newsroom, a blog index): each poll's new article links "
+    "are its items, on the page's own site unless --any-site. --page --dry-run prints the links it would take."
 )
 
 
@@ -119,20 +136,40 @@ def feeds_add(
                                            "(a feed that is down today).")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List the feeds found at URL (URL, entries, title); add nothing.")
+        bool, typer.Option("--dry-run", help="List the feeds found at URL (URL, entries, title); with --page, the "
+                                             "article links it would take, one URL a line; add nothing.")
+    ] = False,
+    page: Annotated[
+        bool, typer.Option("--page", help="Watch URL as a listing page without a feed (a newsroom, a blog index): "
+                                          "its new article links are its items.")
+    ] = False,
+    any_site: Annotated[
+        bool, typer.Option("--any-site", help="With --page: take article links to other sites too (default: the "
+                                              "page's own site and its subdomains).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --page --dry-run: the links as JSON (url, title, published).")
     ] = False,
 ) -> None:
     """Add a feed (or the feed a site's page leads to) after fetching it once; prints its id."""
     ctx = context()
     interval = duration_option(every, "--every")
     backfill_seconds = backfill_option(backfill)
+    if any_site and not page:
+        raise fail("--any-site is for a page source: give --page too", 2)
+    if as_json and not (page and dry_run):
+        raise fail("--json goes with --page --dry-run", 2)
+    if page and feed_text != "auto":
+        raise fail("--feed-text is for a feed: a page source's articles are always fetched", 2)
     try:
         check_options(every=interval, feed_text=feed_text, backfill=backfill_seconds)
-        if dry_run:
+        if page and dry_run:
+            preview = manage_feeds.preview_page(ctx, url, any_site=any_site)
+        elif dry_run:
             search = find_feeds(ctx, url)
         else:
             added = add_feed(ctx, url, every=interval, tags=tag or (), feed_text=feed_text,
-                             backfill=backfill_seconds, force=force)
+                             backfill=backfill_seconds, force=force, page=page, any_site=any_site)
     except SeveralFeedsError as exc:
         options = [*(["--every", every] if every else []), *(w for t in tag or () for w in ("--tag", t)),
                    *(["--feed-text", feed_text] if feed_text != "auto" else []),
@@ -142,10 +179,14 @@ def feeds_add(
         raise failure from exc
     except OperationError as exc:
         raise fail_on(exc) from exc
+    if page and dry_run:
+        print_links(preview, as_json=as_json)
+        return
     if dry_run:
         print_candidates(search)
         if not search.feeds:
-            raise fail(search.error or f"no feed found at {search.url}")
+            hint = f"; {manage_feeds.PAGE_HINT}" if search.html else ""
+            raise fail(f"{search.error or f'no feed found at {search.url}'}{hint}")
         if search.chosen is None:
             err.print(f"would add none: {len(search.feeds)} feeds found; add the one you want with "
                       "`veille feeds add URL`", markup=False)
@@ -165,6 +206,11 @@ def feeds_add(
                   "works", markup=False)
         err.print(f"added feed {added.id}: {added.url} (every {every_text}{back})", markup=False)
         return
+    if added.kind == "page":
+        links = f"{added.entries or 0} article link{'' if added.entries == 1 else 's'} found now"
+        err.print(f"added page {added.id}: {added.url} (every {every_text}{back}); ok: {added.title or 'untitled'}, "
+                  f"{links}", markup=False)
+        return
     result = f"ok: {added.title or 'untitled'}, {entries_text(added.entries or 0)}"
     err.print(f"added feed {added.id}: {added.url} (every {every_text}{back}); {result}", markup=False)
 
@@ -177,9 +223,9 @@ def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
     if as_json:
         print_json([f.as_json() for f in feeds])
         return
-    print_table(("id", "url", "title", "every", "last poll", "status"),
-                ((f.id, f.url, f.title, f.every_text, ago(f.last_poll_at), f.pause.describe() or f.last_status or "-")
-                 for f in feeds))
+    print_table(("id", "url", "kind", "title", "every", "last poll", "status"),
+                ((f.id, f.url, f.kind, f.title, f.every_text, ago(f.last_poll_at),
+                  f.pause.describe() or f.last_status or "-") for f in feeds))
 
 
 @feeds_app.command("remove")

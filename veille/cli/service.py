@@ -277,8 +277,8 @@ def status(
         out.print(state.line(), markup=False)
         shown_feeds = report.feeds if show_all else [f for f in report.feeds if f.failing]
         if shown_feeds:
-            print_table(("feed", "url", "last poll", "status", "failing", "next poll"), (
-                (f.title or f.url, f.url, ago(f.last_poll_at, now), feed_state(f),
+            print_table(("feed", "url", "kind", "last poll", "status", "failing", "next poll"), (
+                (f.title or f.url, f.url, f.kind, ago(f.last_poll_at, now), feed_state(f),
                  f"{plural(f.failures, 'failure')} since {ago(f.failing_since, now)}" if f.failing_since else "",
                  ago(f.next_poll_at, now))
                 for f in shown_feeds

@@ -11,6 +11,15 @@ What a user set on a feed that OPML has no word for is written as attributes in 
 ``VEILLE_BACKFILL``); ``feedText``: auto (absent), always or never; ``paused``/``resumeAt``: paused, until
 then (no ``resumeAt``: until resumed). A file without them reads as plain OPML. A value veille can't read
 refuses the whole file, naming the outline.
+
+A page source (a listing page without a feed, watched for its article links) is written as a link outline,
+which other readers keep as a bookmark rather than subscribe to as a feed it is not::
+
+    <outline type="link" text="Anthropic News" url="https://www.anthropic.com/news"
+             htmlUrl="https://www.anthropic.com/news" veille:kind="page" veille:anySite="true"/>
+
+``kind``: "page" (absent: a feed); ``anySite``: its article links may be on other sites (absent: false). An
+outline with ``veille:kind="page"`` takes its address from ``url``, else ``xmlUrl``, else ``htmlUrl``.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from veille.settings import format_duration, parse_duration
 NAMESPACE = "https://veille.example/ns/opml/1"
 _NS = f"{{{NAMESPACE}}}"
 FEED_TEXT = ("auto", "always", "never")
+KINDS = ("feed", "page")  # what an outline may be: a feed, or a listing page watched for its article links
 
 
 class OPMLError(ValueError):
@@ -42,6 +52,8 @@ class OPMLFeed:
     paused: bool = False
     resume_at: datetime | None = None  # paused until then; None: until resumed
     feed_text: str | None = None  # auto, always, never; None: auto
+    kind: str = "feed"  # "page": a listing page whose article links are its items
+    any_site: bool = False  # a page's article links may be on other sites
 
 
 @dataclass(slots=True)
@@ -63,11 +75,23 @@ def _duration(outline: ET.Element, name: str, where: str, *, zero: bool) -> floa
     return seconds
 
 
+def _boolean(outline: ET.Element, name: str, where: str) -> bool:
+    text = (outline.get(_NS + name) or "false").strip().lower()
+    if text not in ("true", "false"):
+        raise OPMLError(f"opml: {where}: veille:{name}: expected true or false, not {text!r}")
+    return text == "true"
+
+
+def _kind(outline: ET.Element, where: str) -> str:
+    kind = (outline.get(_NS + "kind") or "feed").strip()
+    if kind not in KINDS:
+        raise OPMLError(f"opml: {where}: veille:kind: expected {' or '.join(KINDS)}, not {kind!r}")
+    return kind
+
+
 def _veille_attributes(outline: ET.Element, where: str) -> dict[str, object]:
     """The veille:* attributes of one feed outline, checked."""
-    paused_text = (outline.get(_NS + "paused") or "false").strip().lower()
-    if paused_text not in ("true", "false"):
-        raise OPMLError(f"opml: {where}: veille:paused: expected true or false, not {paused_text!r}")
+    paused = _boolean(outline, "paused", where)
     resume_text = outline.get(_NS + "resumeAt")
     resume_at = None
     if resume_text is not None:
@@ -82,9 +106,11 @@ def _veille_attributes(outline: ET.Element, where: str) -> dict[str, object]:
     return {
         "every": _duration(outline, "every", where, zero=False),
         "backfill": _duration(outline, "backfill", where, zero=True),
-        "paused": paused_text == "true",
+        "paused": paused,
         "resume_at": resume_at,
         "feed_text": feed_text.strip() if feed_text is not None else None,
+        "kind": _kind(outline, where),
+        "any_site": _boolean(outline, "anySite", where),
     }
 
 
@@ -103,6 +129,8 @@ def parse_opml(content: bytes) -> OPMLResult:
     def walk(node: ET.Element, tags: tuple[str, ...]) -> None:
         for outline in node.findall("outline"):
             url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+            if (outline.get(_NS + "kind") or "").strip() == "page":  # a page source: its own address
+                url = (outline.get("url") or url or outline.get("htmlUrl") or "").strip()
             title = (outline.get("title") or outline.get("text") or "").strip() or None
             if url:
                 if url.lower().startswith(("http://", "https://")):
@@ -136,10 +164,16 @@ def render_opml(feeds: Iterable[OPMLFeed], *, title: str = "veille feeds", now: 
         return folders[tags]
 
     for feed in feeds:
-        attrs = {"type": "rss", "text": feed.title or feed.url, "xmlUrl": feed.url}
+        if feed.kind == "page":  # a link outline, not a feed to subscribe to
+            attrs = {"type": "link", "text": feed.title or feed.url, "url": feed.url, "htmlUrl": feed.url,
+                     _NS + "kind": "page"}
+            if feed.any_site:
+                attrs[_NS + "anySite"] = "true"
+        else:
+            attrs = {"type": "rss", "text": feed.title or feed.url, "xmlUrl": feed.url}
         if feed.title:
             attrs["title"] = feed.title
-        if feed.site_url:
+        if feed.site_url and feed.kind != "page":
             attrs["htmlUrl"] = feed.site_url
         if feed.every is not None:
             attrs[_NS + "every"] = format_duration(feed.every)

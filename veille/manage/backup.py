@@ -1,7 +1,8 @@
 """Backups: feeds, tracked entities and channels as one JSON file (`veille export`, `veille import`, the API).
 
 The file carries everything a user set: a feed's title, tags, interval (fixed or not), feed text, backfill
-and pause (``enabled`` false, ``resume_at`` when it ends, null: until resumed); an entity's definition and
+and pause (``enabled`` false, ``resume_at`` when it ends, null: until resumed), and for a page source (a
+listing page watched for its article links) ``kind`` "page" and ``any_site``; an entity's definition and
 pause; a channel's target, secret, digest schedule, admin flag and pause. Not what veille learned or did
 (entries, articles, alerts, a feed's first successful poll: a restored feed's next poll is its first).
 
@@ -104,6 +105,12 @@ def _export(s: Session, now: datetime) -> dict[str, Any]:
         state = state_of(row, now)
         return {"paused": state.paused, "paused_until": _time(state.until)}
 
+    def page_source(row: Feed) -> dict[str, Any]:
+        """A page source's kind and option (a feed has neither: files of older versions read the same)."""
+        if row.kind != "page":
+            return {}
+        return {"kind": "page", "any_site": bool((row.options or {}).get("any_site"))}
+
     feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
     entities = s.scalars(select(Entity).order_by(Entity.id)).all()
     channels = [c for c in s.scalars(select(Channel).order_by(Channel.id)) if is_listed(c)]  # not removed ones
@@ -123,8 +130,8 @@ def _export(s: Session, now: datetime) -> dict[str, Any]:
         "feeds": [
             {"url": f.url, "title": f.title, "site_url": f.site_url, "tags": list(f.tags or []),
              "every": format_duration(f.interval) if f.interval_fixed else None, "interval": f.interval,
-             "feed_text": f.feed_text, "backfill": f.backfill, **pause(f)}
-            for f in feeds
+             "feed_text": f.feed_text, "backfill": f.backfill, **pause(f), **page_source(f)}
+            for f in feeds if (f.kind or "feed") in ("feed", "page")
         ],
         "entities": exported_entities,
         "channels": [
@@ -318,7 +325,12 @@ def read_backup(content: bytes) -> Backup:
         if url in seen:
             raise BackupError(f"{where}.url: {url} is listed twice")
         seen.add(url)
+        kind = _str(item, "kind", where, default="feed")
+        if kind not in ("feed", "page"):
+            raise BackupError(f"{where}.kind: expected feed or page, not {kind!r}")
+        any_site = _bool(item, "any_site", where, False)
         backup.feeds.append({
+            "kind": kind, "options": {"any_site": any_site} if kind == "page" else {},
             "url": url, "title": _str(item, "title", where, required=False),
             "site_url": _str(item, "site_url", where, required=False), "tags": _strings(item, "tags", where),
             "enabled": _bool(item, "enabled", where, True),

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from veille import http, pipeline
 from veille.feeds.discover import Candidate, Discovery, discover
+from veille.feeds.opml import KINDS as OPML_KINDS
 from veille.feeds.opml import OPMLError, OPMLFeed, parse_opml, render_opml
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError, OperationError
 from veille.manage.pauses import PauseState, pause_end, state_of
@@ -35,20 +36,31 @@ from veille.storage import pauses
 from veille.storage.db import Database
 from veille.storage.models import Entry, Feed, utcnow
 
+if TYPE_CHECKING:
+    from veille.pages.listing import ListingLink
+
 log = logging.getLogger(__name__)
 
 FEED_TEXT = ("auto", "always", "never")
 URL_SIZE = 2048  # the feeds.url column
 
 
+PAGE_HINT = "if it is a listing page (a newsroom, a blog index), watch its article links with --page"
+
+
 class NoFeedError(OperationError):
     """Nothing at the URL can be added as a feed. ``reason`` is what was tried (``cannot fetch URL: ...`` or
     ``no feed found at URL (...)``); ``hints`` what the user may do instead, appended to the message."""
 
-    def __init__(self, reason: str, *, hints: Sequence[str] = ()) -> None:
+    def __init__(self, reason: str, *, hints: Sequence[str] = (), page: bool = False) -> None:
         self.reason = reason
         self.hints = tuple(hints)
+        self.page = page  # the URL is an HTML page: it may be watched as a page source (``page=True``)
         super().__init__("; ".join((reason, *self.hints)))
+
+
+class NoLinksError(NoFeedError):
+    """A page source's check found no article link at the URL (or could not fetch it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,7 @@ class FeedSearch:
     failed: tuple[Candidate, ...]  # the candidates that are not feeds (the URL itself, declared links, paths)
     error: str | None  # why no feed was found; None when one was
     unreachable: bool = False  # the URL itself gave no answer
+    html: bool = False  # the URL is an HTML page (that names no usable feed, when ``feeds`` is empty)
 
     @property
     def chosen(self) -> FoundFeed | None:
@@ -99,6 +112,7 @@ class AddedFeed:
     interval_fixed: bool
     backfill: float | None
     warning: str | None = None  # forced: why the check failed
+    kind: str = "feed"  # "page": a listing page's article links (``entries``: the links found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +180,8 @@ def _search(ctx: pipeline.Context, url: str) -> FeedSearch:
     ids = ctx.db.run(known) if found.feeds else {}
     feeds = tuple(FoundFeed(c.url, c.how, c.title, c.entries or 0, ids.get(c.url)) for c in found.feeds)
     failed = tuple(c for c in found.candidates if not c.ok)
-    return FeedSearch(url, feeds, failed, found.error, found.unreachable)
+    html = bool(found.tried) and found.tried[0] == "an HTML page"
+    return FeedSearch(url, feeds, failed, found.error, found.unreachable, html)
 
 
 # --------------------------------------------------------------------------- add
@@ -181,6 +196,8 @@ def add_feed(
     feed_text: str = "auto",
     backfill: float | None = None,
     force: bool = False,
+    page: bool = False,
+    any_site: bool = False,
 ) -> AddedFeed:
     """Check ``url`` by fetching it once, then add the feed it is or the only feed its page names.
 
@@ -188,7 +205,12 @@ def add_feed(
     (NoFeedError, unless ``force``: then the URL is added as given and ``warning`` says what the check found);
     several feeds named by the page (SeveralFeedsError, whatever ``force``: pick one).
     ``every``: a fixed interval in seconds (None: adaptive); ``backfill``: seconds (None: VEILLE_BACKFILL).
+    ``page``: watch ``url`` as a listing page whose article links are its items (:func:`add_page`).
     """
+    if page:
+        return add_page(ctx, url, every=every, tags=tags, backfill=backfill, any_site=any_site, force=force)
+    if any_site:
+        raise InvalidError("--any-site is for a page source: give --page too", field="any_site")
     check_options(every=every, feed_text=feed_text, backfill=backfill)
     url = check_feed_url(ctx.settings, url)
     existing = ctx.db.run(_feed_id, url)
@@ -208,7 +230,9 @@ def add_feed(
         reason = search.error or f"no feed found at {url}"
         if not force:
             hints = ["if it is a feed that is down today, add it anyway with --force"] if search.unreachable else []
-            raise NoFeedError(reason, hints=hints)
+            if search.html:
+                hints.append(PAGE_HINT)
+            raise NoFeedError(reason, hints=hints, page=search.html)
         feed_url, how, title, entries, warning = url, "given", None, None, reason
         log.info("feed added past a failed check", extra={"url": url, "reason": reason})
 
@@ -229,6 +253,113 @@ def add_feed(
     except IntegrityError as exc:  # added by someone else between the check and the insert
         raise ConflictError(f"feed already added: {feed_url}") from exc
     return AddedFeed(feed_id, feed_url, url, how, title, entries, interval, every is not None, backfill, warning)
+
+
+# --------------------------------------------------------------------------- page sources
+
+
+@dataclass(frozen=True, slots=True)
+class PagePreview:
+    """What a page source would take from a page now (`feeds add URL --page --dry-run`)."""
+
+    url: str
+    title: str | None
+    links: tuple[ListingLink, ...]
+    any_site: bool = False
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [link.as_json() for link in self.links]
+
+
+async def _fetch_page(settings: Settings, url: str) -> http.Response:
+    from veille.pipeline.feeds import ACCEPT
+
+    async with http.make_client(settings) as client:
+        return await http.fetch(client, url, max_bytes=settings.max_feed_bytes, headers={"Accept": ACCEPT["page"]})
+
+
+def _preview(ctx: pipeline.Context, url: str, *, any_site: bool) -> PagePreview:
+    from veille.pages.fetch import not_html_reason
+    from veille.pages.listing import read_listing
+
+    try:
+        response = pipeline.run_async(_fetch_page(ctx.settings, url))
+    except http.BlockedAddressError as exc:
+        raise OperationError(f"refused: {exc}") from exc
+    except http.FetchError as exc:
+        raise NoLinksError(f"cannot fetch {url}: {exc}",
+                           hints=["if the page is down today, add it anyway with --force"]) from exc
+    content_type = response.headers.get("Content-Type")
+    not_html = not_html_reason(content_type, response.content)
+    if not_html is not None:
+        raise NoLinksError(f"{url} is not an HTML page ({not_html})",
+                           hints=["a feed is added without --page"] if "xml" in not_html or "json" in not_html
+                           else [])
+    listing = read_listing(response.content, response.url, any_site=any_site, content_type=content_type)
+    links = tuple(link for link in listing.links if len(link.url) <= URL_SIZE)
+    return PagePreview(url, listing.title, links, any_site)
+
+
+def preview_page(ctx: pipeline.Context, url: str, *, any_site: bool = False) -> PagePreview:
+    """Fetch ``url`` once (through the address guard) and say which article links a page source would take
+    from it now; stores nothing."""
+    return _preview(ctx, check_feed_url(ctx.settings, url), any_site=any_site)
+
+
+def add_page(
+    ctx: pipeline.Context,
+    url: str,
+    *,
+    every: float | None = None,
+    tags: Sequence[str] = (),
+    backfill: float | None = None,
+    any_site: bool = False,
+    force: bool = False,
+) -> AddedFeed:
+    """Watch a listing page as a source (kind "page"): each poll's new article links are its items. Checked by
+    fetching it once: a page where no article link is found is refused (NoLinksError) unless ``force``. The
+    check stores nothing: the first poll is the source's first poll (the backfill rule)."""
+    check_options(every=every, backfill=backfill)
+    url = check_feed_url(ctx.settings, url)
+    existing = ctx.db.run(_feed_id, url)
+    if existing is not None:
+        raise ConflictError(f"already added (id {existing}): {url}")
+    warning: str | None = None
+    title: str | None = None
+    links: int | None = None
+    try:
+        preview = _preview(ctx, url, any_site=any_site)
+    except NoLinksError as exc:
+        if not force:
+            raise
+        warning = exc.reason
+    else:
+        title, links = preview.title, len(preview.links)
+        if not preview.links:
+            reason = f"no article links found at {url}"
+            if not force:
+                hint = [] if any_site else ["if its articles are on another site, add --any-site"]
+                raise NoLinksError(reason, hints=[*hint, "to watch it anyway, add --force"])
+            warning = reason
+    interval = every if every is not None else ctx.settings.poll_interval
+
+    def add(s: Session) -> int:
+        taken = _feed_id(s, url)
+        if taken is not None:
+            raise ConflictError(f"already added (id {taken}): {url}")
+        feed = Feed(url=url, title=(title or "")[:1024] or None, tags=list(dict.fromkeys(tags)), interval=interval,
+                    interval_fixed=every is not None, backfill=backfill, next_poll_at=utcnow(), kind="page",
+                    options={"any_site": any_site})
+        s.add(feed)
+        s.flush()
+        return feed.id
+
+    try:
+        feed_id = ctx.db.run(add)
+    except IntegrityError as exc:
+        raise ConflictError(f"already added: {url}") from exc
+    return AddedFeed(feed_id, url, url, "page", title, links, interval, every is not None, backfill, warning,
+                     kind="page")
 
 
 # --------------------------------------------------------------------------- OPML
@@ -275,6 +406,7 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
                 interval=item.every or ctx.settings.poll_interval, interval_fixed=item.every is not None,
                 feed_text=item.feed_text or "auto", backfill=backfill if backfill is not None else item.backfill,
                 enabled=not item.paused, resume_at=item.resume_at if item.paused else None, next_poll_at=utcnow(),
+                kind=item.kind, options={"any_site": item.any_site} if item.kind == "page" else {},
             ))
             known.add(item.url)
             added += 1
@@ -285,14 +417,16 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
 
 
 def export_feeds(db: Database, *, now: datetime | None = None) -> str:
-    """Every feed as OPML 2.0: tags as folders, and what the user set in veille's namespace."""
+    """Every feed and page source as OPML 2.0: tags as folders, and what the user set in veille's namespace
+    (searches belong to their entity, not to a reading list)."""
 
     def read(s: Session) -> list[OPMLFeed]:
         return [
             OPMLFeed(f.url, f.title, tuple(f.tags or ()), f.site_url, every=f.interval if f.interval_fixed else None,
                      backfill=f.backfill, paused=not f.enabled, resume_at=None if f.enabled else f.resume_at,
-                     feed_text=f.feed_text if f.feed_text != "auto" else None)
-            for f in s.scalars(select(Feed).order_by(Feed.id))
+                     feed_text=f.feed_text if f.feed_text != "auto" else None, kind=f.kind or "feed",
+                     any_site=bool((f.options or {}).get("any_site")))
+            for f in s.scalars(select(Feed).where(Feed.kind.in_(OPML_KINDS)).order_by(Feed.id))
         ]
 
     return render_opml(db.run(read), now=now)
@@ -322,6 +456,8 @@ class FeedView:
     failing_since: datetime | None = None
     resume_at: datetime | None = None
     entries: int | None = None  # entries stored for it (its items); None when not counted
+    kind: str = "feed"  # "feed", "page" (a listing page's article links), "search"
+    options: dict[str, Any] = field(default_factory=dict)  # what its kind needs: a page's any_site
 
     @property
     def every_text(self) -> str:
@@ -338,6 +474,8 @@ class FeedView:
         """The feed as every face shows it (`feeds list --json`, `status --json`, the API)."""
         return {
             "id": self.id,
+            "kind": self.kind,
+            "options": dict(self.options),
             "url": self.url,
             "title": self.title,
             "site_url": self.site_url,
@@ -453,6 +591,8 @@ def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None)
         failing_since=feed.failing_since,
         resume_at=feed.resume_at,
         entries=entries,
+        kind=feed.kind or "feed",
+        options=dict(feed.options or {}),
     )
 
 

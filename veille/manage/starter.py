@@ -36,8 +36,9 @@ def load_starter(ctx: Context) -> Seeded | None:
     def seed(s: Session) -> Seeded | None:
         if s.scalar(select(func.count()).select_from(Feed)) or s.scalar(select(func.count()).select_from(Entity)):
             return None
-        for item in feeds:
-            s.add(Feed(url=item.url, title=item.title, tags=list(item.tags), interval=ctx.settings.poll_interval))
+        for item in feeds:  # feeds, and the labs' newsroom pages where a lab has no feed (page sources)
+            s.add(Feed(url=item.url, title=item.title, tags=list(item.tags), interval=ctx.settings.poll_interval,
+                       kind=item.kind, options={"any_site": item.any_site} if item.kind == "page" else {}))
         for entry in watchlist:
             s.add(stored_entity(entry))
         return Seeded(len(feeds), len(watchlist))

@@ -1,4 +1,11 @@
-"""Polling: claim due feeds, fetch them concurrently with conditional GET, store new entries once."""
+"""Polling: claim due feeds, fetch them concurrently with conditional GET, store new entries once.
+
+A feed row is a source of one of several kinds (``Feed.kind``): "feed" (RSS, Atom, JSON Feed), "page" (an HTML
+listing page whose article links are its items, :mod:`veille.pipeline.page_sources`)... Every kind is fetched,
+scheduled, backed off and health-checked the same way; only how an answer becomes items differs: that is
+:data:`READERS`, one function per kind (and :data:`ACCEPT`, the Accept header its requests send). A new kind
+plugs in there.
+"""
 
 
 from __future__ import annotations
@@ -6,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,7 +32,7 @@ from veille.storage.db import rowcount
 from veille.storage.models import Article, Entry, Feed, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
-    from veille.feeds.parse import FeedEntry
+    from veille.feeds.parse import FeedEntry, ParsedFeed
 
 # feedparser and lxml are imported when a feed has changed (parse_feed, html_to_text): polls that get 304
 # pay nothing for them.
@@ -55,6 +62,56 @@ class _FeedRequest:
     url: str
     etag: str | None
     last_modified: str | None
+    accept: str = ""
+
+
+# --------------------------------------------------------------------------- source kinds
+
+
+class SourceError(Exception):
+    """A source's answer holds no items it can give: the message is recorded as the source's error."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItems:
+    """What one answer of a source holds, whatever its kind."""
+
+    entries: tuple[FeedEntry, ...]
+    title: str | None = None  # the source's own title, kept when the user gave none
+    site_url: str | None = None
+    ttl: int | None = None  # minutes (RSS <ttl>): a hint for the adaptive interval
+    notes: tuple[str, ...] = ()  # recorded on the source (limits applied, a flood taken as backlog)
+    backlog: bool = False  # the new items are taken as a first poll's: the backfill rule decides which alert
+    parsed: ParsedFeed | None = None  # a feed's, for WebSub
+
+
+# reads one answer (status 200) of a source: (session, context, source, response, now) -> items; raises
+# SourceError for an answer that gives none
+ReadItems = Callable[[Session, Context, Feed, http.Response, datetime], SourceItems]
+
+
+def read_feed(s: Session, ctx: Context, feed: Feed, response: http.Response, now: datetime) -> SourceItems:
+    """A feed (RSS, Atom, JSON Feed): its entries."""
+    from veille.feeds.parse import FeedParseError, parse_feed
+
+    try:
+        parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
+    except FeedParseError as exc:
+        raise SourceError(str(exc)) from exc
+    return SourceItems(parsed.entries, title=parsed.title, site_url=parsed.site_url, ttl=parsed.ttl,
+                       notes=parsed.notes, parsed=parsed)
+
+
+def read_page(s: Session, ctx: Context, feed: Feed, response: http.Response, now: datetime) -> SourceItems:
+    """A listing page: its article links (:func:`veille.pipeline.page_sources.read_page`)."""
+    from veille.pipeline.page_sources import read_page as read
+
+    return read(s, ctx, feed, response, now)
+
+
+READERS: dict[str, ReadItems] = {"feed": read_feed, "page": read_page}
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8"
+ACCEPT: dict[str, str] = {"feed": FEED_ACCEPT, "page": "text/html, application/xhtml+xml;q=0.9, */*;q=0.8"}
 
 
 def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -91,8 +148,7 @@ async def _fetch_feeds(
     async with http.make_client(settings) as client:
 
         async def one(request: _FeedRequest) -> http.Response | http.FetchError:
-            headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
-                                 "application/xml;q=0.9, */*;q=0.8"}
+            headers = {"Accept": request.accept or FEED_ACCEPT}
             if request.etag:
                 headers["If-None-Match"] = request.etag
             if request.last_modified:
@@ -111,7 +167,7 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     """Fetch the feeds concurrently (conditional GET) and store their new entries; hosts that answered 429 or
     503 with Retry-After have all their feeds put off until then; feed health notices go out."""
     feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids)).order_by(Feed.id)).all())
-    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
+    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified, ACCEPT.get(f.kind or "feed", "")) for f in feeds]
     responses, deferred = run_async(_fetch_feeds(ctx, requests))
     stored = _store_unchanged(ctx, [(request.feed_id, response) for request, response in zip(
         requests, responses, strict=True) if isinstance(response, http.Response) and response.status == 304])
@@ -274,32 +330,34 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         notice = _succeeded(feed, now, "not modified")
         _adapt_interval(s, ctx, feed, now, response, ttl_minutes=None, unchanged=True)
         return FeedResult(feed_id=feed_id, status="not modified", notice=notice)
-    from veille.feeds.parse import FeedParseError, parse_feed
-
+    reader = READERS.get(feed.kind or "feed")
     try:
-        parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
-    except FeedParseError as exc:
+        if reader is None:
+            raise SourceError(f"unknown source kind {feed.kind!r} (this veille reads {', '.join(READERS)})")
+        items = reader(s, ctx, feed, response, now)
+    except SourceError as exc:
         _failed(feed, now, str(exc))
         return FeedResult(feed_id=feed_id, status="error", error=str(exc))
     feed.etag = _header(response, "ETag", 1024)
     feed.last_modified = _header(response, "Last-Modified", 256)
-    feed.title = feed.title or (parsed.title or "")[:1024] or None
-    feed.site_url = feed.site_url or (parsed.site_url or "")[:2048] or None
-    websub.note_hub(s, ctx.settings, feed, parsed)  # WebSub: a hub named by the feed gets a subscription
-    notice = _succeeded(feed, now, "ok", "; ".join(parsed.notes) or None)
+    feed.title = feed.title or (items.title or "")[:1024] or None
+    feed.site_url = feed.site_url or (items.site_url or "")[:2048] or None
+    if items.parsed is not None:
+        websub.note_hub(s, ctx.settings, feed, items.parsed)  # WebSub: a hub named by the feed gets a subscription
+    notice = _succeeded(feed, now, "ok", "; ".join(items.notes) or None)
     new: list[int] = []
     ready: list[int] = []
     quiet = 0
-    for entry in parsed.entries:
-        stored = _store_entry(s, ctx, feed, entry, base_url=response.url, now=now)
+    for entry in items.entries:
+        stored = _store_entry(s, ctx, feed, entry, base_url=response.url, now=now, backlog=items.backlog)
         if stored is not None:
             article_id, has_text, reason = stored
             (ready if has_text else new).append(article_id)
             quiet += reason is not None
     feed.first_ok_at = feed.first_ok_at or now
-    _adapt_interval(s, ctx, feed, now, response, ttl_minutes=parsed.ttl, unchanged=False)
+    _adapt_interval(s, ctx, feed, now, response, ttl_minutes=items.ttl, unchanged=False)
     return FeedResult(
-        feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries),
+        feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(items.entries),
         quiet=quiet, notice=notice,
     )
 
@@ -338,10 +396,11 @@ def _feed_text(ctx: Context, feed: Feed, entry: FeedEntry) -> str | None:
 
 
 def _store_entry(
-    s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base_url: str, now: datetime
+    s: Session, ctx: Context, feed: Feed, entry: FeedEntry, *, base_url: str, now: datetime, backlog: bool = False
 ) -> tuple[int, bool, str | None] | None:
     """Record one feed item; returns (article id, has full text, why it alerts nobody or None) when the article
-    is new to veille. The feed's first successful poll (``first_ok_at`` not yet set) decides what is backlog."""
+    is new to veille. The feed's first successful poll (``first_ok_at`` not yet set) decides what is backlog, and
+    so does a poll whose items are taken as backlog (``backlog``: a listing page that changed all at once)."""
     if s.scalar(select(Entry.id).where(Entry.feed_id == feed.id, Entry.key == entry.key)) is not None:
         return None
     link = None
@@ -361,7 +420,7 @@ def _store_entry(
     if article_id is None:
         full_text = _feed_text(ctx, feed, entry)
         quiet = quiet_reason(
-            entry.published, now, first_poll=feed.first_ok_at is None,
+            entry.published, now, first_poll=feed.first_ok_at is None or backlog,
             backfill=ctx.settings.backfill if feed.backfill is None else feed.backfill, max_age=ctx.settings.max_age,
         )
         values = dict(

@@ -418,6 +418,10 @@ FEED_CREATE = Body({
     "tags": Field("strings", "Labels (OPML folders)."),
     "feed_text": FEED_TEXT,
     "force": Field("boolean", "Add the URL even though the check fetch found no feed there (a feed down today)."),
+    "page": Field("boolean", "Watch the URL as a listing page without a feed (a newsroom, a blog index): its new "
+                             "article links are its items."),
+    "any_site": Field("boolean", "With `page`: article links to other sites count too (default: the page's own "
+                                 "site and its subdomains)."),
 }, required=("url",))
 FEED_CHANGE = Body({
     "every": Field("duration", "A fixed polling interval; null: adaptive again.", nullable=True),
@@ -440,11 +444,13 @@ async def feeds_list(request: Request) -> Response:
 
 @endpoint(body=FEED_CREATE)
 async def feeds_create(request: Request, data: dict[str, Any]) -> Response:
-    """Add a feed, checked by fetching it once (a page that names one feed adds that feed)."""
+    """Add a feed, checked by fetching it once (a page that names one feed adds that feed); with `page`, a listing
+    page watched for its article links."""
     ctx = ctx_of(request)
     added = await parsing(request, feeds.add_feed, ctx, data["url"], every=data.get("every"),
                           tags=data.get("tags") or (), feed_text=data.get("feed_text") or "auto",
-                          backfill=data.get("backfill"), force=bool(data.get("force")))
+                          backfill=data.get("backfill"), force=bool(data.get("force")), page=bool(data.get("page")),
+                          any_site=bool(data.get("any_site")))
     found = await blocking(feeds.get_feed, ctx.db, str(added.id))
     body = found.as_json()
     if added.warning:

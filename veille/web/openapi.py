@@ -184,7 +184,8 @@ def schemas() -> dict[str, dict[str, Any]]:
     backfill = obj({"articles": integer(), "matched": integer(), "alerts": integer(), "channels": STRINGS},
                    doc="What the backfill matched among the stored articles, and the alerts it created.")
     feed = {
-        "id": integer(), "url": string(), "title": string(nullable=True), "site_url": string(nullable=True),
+        "id": integer(), "kind": {"enum": ["feed", "page", "search"]}, "options": {"type": "object"},
+        "url": string(), "title": string(nullable=True), "site_url": string(nullable=True),
         "tags": STRINGS, "enabled": BOOLEAN, **pause, "interval": number(), "interval_fixed": BOOLEAN,
         "interval_mode": {"enum": ["fixed", "adaptive"]}, "every": string(nullable=True),
         "last_poll": MAYBE_TIME, "last_status": string(nullable=True), "error": string(nullable=True),
@@ -278,7 +279,8 @@ def schemas() -> dict[str, dict[str, Any]]:
             "feeds": array(obj({"url": string(), "title": string(nullable=True), "site_url": string(nullable=True),
                                 "tags": STRINGS, "every": string(nullable=True), "interval": number(),
                                 "feed_text": {"enum": list(FEED_TEXT)}, "backfill": number(nullable=True),
-                                **backup_pause})),
+                                **backup_pause, "kind": {"enum": ["page"]}, "any_site": BOOLEAN},
+                               optional=("kind", "any_site"))),
             "entities": array(obj({k: v for k, v in entity.items() if k not in ("id", "matches")})),
             "channels": array(obj({"name": string(), "kind": string(), "target": string(),
                                    "secret": string(nullable=True), "admin": BOOLEAN, "digest": string(nullable=True),

@@ -3,7 +3,8 @@ feeds the page names to pick from), import and export OPML; a feed's page to edi
 
 Adding fetches the URL once (:func:`veille.manage.feeds.add_feed`, on the parsing thread): a feed, or a page
 naming one feed, is added at once; a page naming several shows them as choices (nothing is added until one
-is picked); a URL that gives no feed says why next to the field and offers to add it anyway (``force``).
+is picked); a URL that gives no feed says why next to the field and offers to add it anyway (``force``), and,
+for an HTML page, to watch it as a page source (``page``: its new article links are its items).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class AddForm:
     tags: str = ""
     candidates: tuple[feeds.FoundFeed, ...] = ()  # a page named several: pick one
     offer_force: bool = False  # no feed at the URL: "add anyway"
+    offer_page: bool = False  # an HTML page without a feed: "watch this page" for its article links
+    page: bool = False  # the URL is (to be) watched as a page source
     errors: Errors = field(default_factory=Errors)
 
 
@@ -123,7 +126,7 @@ async def add(request: Request) -> Response:
     feeds the page named), ``force`` (add it though no feed was found)."""
     form = await read_form(request)
     typed = AddForm(url=text(form, "url"), every=text(form, "every"), backfill=text(form, "backfill"),
-                    tags=text(form, "tags"))
+                    tags=text(form, "tags"), page=text(form, "page") == "1")
     choice = text(form, "choice")
     # a choice among the feeds a page named counts for that page only (the URL may have been changed since)
     target = choice if choice and text(form, "named_by") == typed.url else typed.url
@@ -133,13 +136,14 @@ async def add(request: Request) -> Response:
         added = await parsing(request, feeds.add_feed, ctx_of(request), target,
                               every=seconds(typed.every, "every"),
                               backfill=seconds(typed.backfill, "backfill", zero=True),
-                              tags=tag_list(typed.tags), force=text(form, "force") == "1")
+                              tags=tag_list(typed.tags), force=text(form, "force") == "1", page=typed.page)
     except feeds.SeveralFeedsError as exc:
         typed.candidates = exc.feeds
         return await show_list(request, add=typed)
     except feeds.NoFeedError as exc:
         typed.errors.by_field["url"] = exc.reason
         typed.offer_force = True
+        typed.offer_page = exc.page and not typed.page
         return await show_list(request, add=typed, status=422)
     except OperationError as exc:
         typed.errors.add(exc, fields={"": "url", "feed_text": "url"})
@@ -147,6 +151,9 @@ async def add(request: Request) -> Response:
     how = {"link": f" (named by {added.given})", "path": f" (found for {added.given})"}.get(added.how, "")
     every = f"every {format_duration(added.interval)}" if added.interval_fixed else "adaptive interval"
     message = f"Added feed {added.id}: {added.title or added.url}{how}, {every}."
+    if added.kind == "page":
+        links = "" if added.entries is None else f", {added.entries} article link{'s' * (added.entries != 1)} now"
+        message = f"Watching page {added.id}: {added.title or added.url}, {every}{links}."
     if added.warning:
         message += f" Added anyway: {added.warning}."
     flash(request, message)
