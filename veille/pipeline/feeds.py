@@ -25,7 +25,7 @@ from veille.storage.db import rowcount
 from veille.storage.models import Article, Entry, Feed, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
-    from veille.feeds.parse import FeedEntry
+    from veille.feeds.parse import FeedEntry, ParsedFeed
 
 # feedparser and lxml are imported when a feed has changed (parse_feed, html_to_text): polls that get 304
 # pay nothing for them.
@@ -55,6 +55,7 @@ class _FeedRequest:
     url: str
     etag: str | None
     last_modified: str | None
+    provider: str | None = None  # a search source's provider (veille.search): asked in its turn
 
 
 def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -98,6 +99,10 @@ async def _fetch_feeds(
             if request.last_modified:
                 headers["If-Modified-Since"] = request.last_modified
             try:
+                if request.provider is not None:  # a search: the provider's own rule first (GDELT: one every 5 s)
+                    from veille.search.poll import before_request
+
+                    await before_request(settings, ctx.db, request.provider)
                 async with limiter.slot(request.url):
                     return await http.fetch(client, request.url, max_bytes=settings.max_feed_bytes, headers=headers)
             except http.FetchError as exc:
@@ -111,7 +116,7 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     """Fetch the feeds concurrently (conditional GET) and store their new entries; hosts that answered 429 or
     503 with Retry-After have all their feeds put off until then; feed health notices go out."""
     feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids)).order_by(Feed.id)).all())
-    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified) for f in feeds]
+    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified, _search_provider(f)) for f in feeds]
     responses, deferred = run_async(_fetch_feeds(ctx, requests))
     stored = _store_unchanged(ctx, [(request.feed_id, response) for request, response in zip(
         requests, responses, strict=True) if isinstance(response, http.Response) and response.status == 304])
@@ -274,10 +279,10 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         notice = _succeeded(feed, now, "not modified")
         _adapt_interval(s, ctx, feed, now, response, ttl_minutes=None, unchanged=True)
         return FeedResult(feed_id=feed_id, status="not modified", notice=notice)
-    from veille.feeds.parse import FeedParseError, parse_feed
+    from veille.feeds.parse import FeedParseError
 
     try:
-        parsed = parse_feed(response.content, url=response.url, headers=dict(response.headers))
+        parsed = _read_items(feed, response)
     except FeedParseError as exc:
         _failed(feed, now, str(exc))
         return FeedResult(feed_id=feed_id, status="error", error=str(exc))
@@ -302,6 +307,23 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(parsed.entries),
         quiet=quiet, notice=notice,
     )
+
+
+def _search_provider(feed: Feed) -> str | None:
+    """A search source's provider name (its requests wait for the provider's turn); None for other kinds."""
+    return str((feed.options or {}).get("provider") or "") if feed.kind == "search" else None
+
+
+def _read_items(feed: Feed, response: http.Response) -> ParsedFeed:
+    """What a source lists, by its kind: a feed's entries; a search's hits (veille.search), as entries.
+    FeedParseError when the answer can't be read (the source's recorded error)."""
+    if feed.kind == "search":
+        from veille.search.poll import read_hits
+
+        return read_hits(feed.options, response, title=feed.title)
+    from veille.feeds.parse import parse_feed
+
+    return parse_feed(response.content, url=response.url, headers=dict(response.headers))
 
 
 def _header(response: http.Response, name: str, limit: int) -> str | None:
