@@ -33,7 +33,7 @@ from veille.manage.pauses import PauseState, pause_end, state_of
 from veille.settings import Settings, format_duration, parse_duration
 from veille.storage import pauses
 from veille.storage.db import Database
-from veille.storage.models import Entry, Feed, utcnow
+from veille.storage.models import Entity, Entry, Feed, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -285,14 +285,15 @@ def import_feeds(ctx: pipeline.Context, content: bytes, *, backfill: float | Non
 
 
 def export_feeds(db: Database, *, now: datetime | None = None) -> str:
-    """Every feed as OPML 2.0: tags as folders, and what the user set in veille's namespace."""
+    """Every feed as OPML 2.0: tags as folders, and what the user set in veille's namespace. Entities' searches
+    are not written: they are made from the entities' definitions."""
 
     def read(s: Session) -> list[OPMLFeed]:
         return [
             OPMLFeed(f.url, f.title, tuple(f.tags or ()), f.site_url, every=f.interval if f.interval_fixed else None,
                      backfill=f.backfill, paused=not f.enabled, resume_at=None if f.enabled else f.resume_at,
                      feed_text=f.feed_text if f.feed_text != "auto" else None)
-            for f in s.scalars(select(Feed).order_by(Feed.id))
+            for f in s.scalars(select(Feed).where(Feed.kind != "search").order_by(Feed.id))  # searches: made again
         ]
 
     return render_opml(db.run(read), now=now)
@@ -322,6 +323,10 @@ class FeedView:
     failing_since: datetime | None = None
     resume_at: datetime | None = None
     entries: int | None = None  # entries stored for it (its items); None when not counted
+    kind: str = "feed"  # "feed", "page" (a listing page), "search" (an entity's search of the web's news)
+    entity_id: int | None = None  # a search's entity
+    entity: str | None = None  # a search's entity, by name
+    search: dict[str, str] | None = None  # a search's provider, query and lang
 
     @property
     def every_text(self) -> str:
@@ -358,6 +363,10 @@ class FeedView:
             "feed_text": self.feed_text,
             "backfill": self.backfill,  # seconds; None: VEILLE_BACKFILL
             "resume_at": _iso(self.resume_at),
+            "kind": self.kind,
+            "entity_id": self.entity_id,  # a search's entity
+            "entity": self.entity,
+            "search": self.search,  # {"provider", "query", "lang"} of a search; null for other kinds
         }
 
 
@@ -431,7 +440,10 @@ def find_feed(s: Session, id_or_url: str) -> Feed:
     return feed
 
 
-def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None) -> FeedView:
+def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None, entity: str | None = None
+         ) -> FeedView:
+    options = feed.options or {}
+    search = {k: str(options.get(k, "")) for k in ("provider", "query", "lang")} if feed.kind == "search" else None
     return FeedView(
         id=feed.id,
         url=feed.url,
@@ -453,6 +465,10 @@ def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None)
         failing_since=feed.failing_since,
         resume_at=feed.resume_at,
         entries=entries,
+        kind=feed.kind or "feed",
+        entity_id=feed.entity_id,
+        entity=entity,
+        search=search,
     )
 
 
@@ -467,17 +483,26 @@ def list_feeds(db: Database, *, limit: int | None = None, offset: int = 0, now: 
 
     def work(s: Session) -> list[FeedView]:
         rows = list(s.scalars(select(Feed).order_by(Feed.id).offset(offset or None).limit(limit)))
+        names = _entity_names(s, rows)
         if not count_entries:
-            return [view(f, now) for f in rows]
+            return [view(f, now, entity=names.get(f.entity_id or 0)) for f in rows]
         counts: dict[int, int] = {}
         if rows:
             query = select(Entry.feed_id, func.count()).group_by(Entry.feed_id)
             if limit is not None or offset:
                 query = query.where(Entry.feed_id.in_([f.id for f in rows]))
             counts = {feed_id: count for feed_id, count in s.execute(query)}
-        return [view(f, now, entries=counts.get(f.id, 0)) for f in rows]
+        return [view(f, now, entries=counts.get(f.id, 0), entity=names.get(f.entity_id or 0)) for f in rows]
 
     return db.run(work)
+
+
+def _entity_names(s: Session, rows: Sequence[Feed]) -> dict[int, str]:
+    """The names of the entities the searches among ``rows`` belong to, by id."""
+    ids = {f.entity_id for f in rows if f.entity_id is not None}
+    if not ids:
+        return {}
+    return dict(s.execute(select(Entity.id, Entity.name).where(Entity.id.in_(ids))).tuples().all())
 
 
 def count_feeds(db: Database) -> int:
@@ -488,7 +513,8 @@ def count_feeds(db: Database) -> int:
 def get_feed(db: Database, id_or_url: str, *, now: datetime | None = None, count_entries: bool = False) -> FeedView:
     def work(s: Session) -> FeedView:
         feed = find_feed(s, id_or_url)
-        return view(feed, now, entries=_entries(s, feed.id) if count_entries else None)
+        return view(feed, now, entries=_entries(s, feed.id) if count_entries else None,
+                    entity=_entity_names(s, [feed]).get(feed.entity_id or 0))
 
     return db.run(work)
 

@@ -10,6 +10,7 @@ article matched on its title alone, its alert linking to the provider's page.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from veille.search.base import Provider
 from veille.search.providers import PROVIDERS, provider
@@ -23,6 +24,16 @@ class UnresolvedLink:
     url: str
     final: str
     provider: str  # its label: "Google News"
+
+
+def source_label(options: dict[str, object] | None, url: str, *, publisher: str | None, resolved: bool) -> str:
+    """Where an article found by a search comes from, as its alert says it: ``lemonde.fr (found by GDELT)``;
+    for a link that was never resolved, the publisher the provider named: ``Le Monde (found by Google News)``."""
+    name = str((options or {}).get("provider") or "")
+    kind = PROVIDERS.get(name)
+    label = kind.label if kind is not None else "a search"
+    named = publisher if kind is not None and kind.names_publishers and not resolved else None
+    return f"{named or urlsplit(url).hostname or 'unknown source'} (found by {label})"
 
 
 def hiding_provider(settings: Settings, url: str) -> Provider | None:
