@@ -112,9 +112,9 @@ def test_a_pipe_gets_every_value_whole_one_row_a_line(polled: HTTPFixture, env: 
     assert len(long_url) > 300
 
     feeds = tsv(run(env, "feeds", "list"))
-    assert feeds[0] == ["id", "url", "title", "every", "last poll", "status"]
-    assert [row[1] for row in feeds[1:]] == [long_url, polled.url(SHORT)]
-    assert all(len(row) == 6 for row in feeds)
+    assert feeds[0] == ["id", "kind", "url", "title", "every", "last poll", "status"]
+    assert [row[2] for row in feeds[1:]] == [long_url, polled.url(SHORT)]
+    assert all(len(row) == 7 for row in feeds)
 
     status = run(env, "status", "--all")
     assert any(long_url in row for row in tsv(status)), status
@@ -188,7 +188,7 @@ def test_on_a_terminal_tables_fold_long_urls_and_the_hit_is_bold(polled: HTTPFix
     assert max(len(line) for line in lines) <= 80
     assert "…" not in plain and "..." not in plain
     # the url column, read down the table, holds both URLs whole
-    urls = "".join(line.split("│")[2].strip() for line in lines if line.startswith("│"))
+    urls = "".join(line.split("│")[3].strip() for line in lines if line.startswith("│"))
     assert polled.url(LONG) + polled.url(SHORT) in urls
 
     matches = on_terminal(env, "matches", columns=80)

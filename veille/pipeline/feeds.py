@@ -58,15 +58,19 @@ class _FeedRequest:
     provider: str | None = None  # a search source's provider (veille.search): asked in its turn
 
 
-def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Claim the feeds whose ``next_poll_at`` has passed: each claim moves ``next_poll_at`` one interval
-    ahead with a conditional UPDATE, so two dispatchers never claim the same feed for the same interval."""
+def claim_due_feeds(
+    ctx: Context, *, now: datetime | None = None, limit: int = 500, kind: str | None = None
+) -> list[int]:
+    """Claim the feeds whose ``next_poll_at`` has passed (of one ``kind`` only, when given): each claim moves
+    ``next_poll_at`` one interval ahead with a conditional UPDATE, so two dispatchers never claim the same feed
+    for the same interval."""
     now = now or utcnow()
 
     def work(s: Session) -> list[int]:
         due = s.execute(
             select(Feed.id, Feed.next_poll_at, Feed.interval)
-            .where(pauses.active(Feed, now), Feed.next_poll_at <= now)
+            .where(pauses.active(Feed, now), Feed.next_poll_at <= now,
+                   *([Feed.kind == kind] if kind is not None else []))
             .order_by(Feed.next_poll_at)
             .limit(limit)
         ).all()

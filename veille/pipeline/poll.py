@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from veille.pipeline.context import Context
-from veille.pipeline.feeds import FeedResult, poll_feeds
+from veille.pipeline.feeds import FeedResult, claim_due_feeds, poll_feeds
 from veille.pipeline.recovery import claim_backlog
 from veille.storage import pauses
 from veille.storage.models import Alert, Article, Feed, Match, utcnow
@@ -69,9 +69,10 @@ def poll_once(ctx: Context) -> PollSummary:
     summary = PollSummary()
     now = utcnow()
     feed_ids = ctx.db.run(lambda s: list(s.scalars(
-        select(Feed.id).where(pauses.active(Feed, now), or_(Feed.kind != "search", Feed.next_poll_at <= now))
-        .order_by(Feed.id)
+        select(Feed.id).where(pauses.active(Feed, now), Feed.kind != "search").order_by(Feed.id)
     )))
+    # claimed, as the service claims them: two `veille poll` at once do not both ask a provider the same query
+    feed_ids += sorted(claim_due_feeds(ctx, now=now, limit=100_000, kind="search"))
     summary.feeds = _in_batches(feed_ids, 200, lambda ids: poll_feeds(ctx, ids))
     backlog = claim_backlog(ctx, stale=False)
     to_fetch = sorted({a for r in summary.feeds for a in r.new_articles} | set(backlog.fetch))
