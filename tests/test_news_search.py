@@ -103,6 +103,14 @@ def answer(content: bytes, status: int = 200, content_type: str = "application/j
 
 
 @pytest.fixture
+def on_database(database_url: str, veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test's veille on SQLite, and on PostgreSQL when VEILLE_TEST_POSTGRES_URL is set."""
+    monkeypatch.setenv("VEILLE_DATABASE_URL", database_url)
+    veille_env["VEILLE_DATABASE_URL"] = database_url
+    return database_url
+
+
+@pytest.fixture
 def providers(veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[HTTPFixture]:
     """One loopback server standing in for the three providers: GDELT at its root, Hacker News under /hn, Google
     News under /gn (the base URL settings take a path prefix)."""
@@ -337,7 +345,7 @@ def serve_publisher(web: HTTPFixture) -> None:
 
 
 def test_gdelt_hits_are_fetched_matched_and_alerted_once_with_a_feed_listing_the_same_story(
-    web: HTTPFixture, providers: HTTPFixture, monkeypatch: pytest.MonkeyPatch
+    on_database: str, web: HTTPFixture, providers: HTTPFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VEILLE_SEARCH_PROVIDERS", "gdelt")
     serve_publisher(web)
@@ -489,7 +497,7 @@ def test_a_provider_asking_to_wait_is_waited_for_not_hammered(
 
 
 def test_gdelt_is_asked_at_most_once_every_5_seconds_across_processes(
-    providers: HTTPFixture, veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    on_database: str, providers: HTTPFixture, veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VEILLE_SEARCH_PROVIDERS", "gdelt")
     arrivals: list[float] = []

@@ -205,13 +205,10 @@ def track_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
         print_json([e.as_json() for e in found])
         return
     print_table(
-        ("name", "aliases", "excludes", "options", "search", "state"),
+        ("name", "aliases", "excludes", "options", "state"),
         [
             (e.name, ", ".join(e.aliases), ", ".join(e.excludes),
-             json.dumps({k: v for k, v in e.options.items() if k not in ("search", "lang")}, ensure_ascii=False)
-             if set(e.options) - {"search", "lang"} else "",
-             (", ".join(e.options.get("lang") or ()) or "yes") if e.options.get("search") else "",
-             e.pause.describe() or "active")
+             json.dumps(e.options, ensure_ascii=False) if e.options else "", e.pause.describe() or "active")
             for e in found
         ],
     )
