@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     @field_validator("search_providers")
     @classmethod
     def _providers(cls, value: str) -> str:
-        from veille.search.providers import check_providers
+        from veille.search.names import check_providers
 
         return ",".join(check_providers(value.split(",")))
 

@@ -54,6 +54,8 @@ class Gdelt(Provider):
         if not text:
             return []
         if not text.startswith("{"):
+            if text[:200].lower().lstrip().startswith(("<!doctype", "<html")):
+                raise SearchError("GDELT answered an HTML page instead of results (a query it can't read?)")
             first = text.splitlines()[0].strip()
             raise SearchError(f"GDELT refused the query: {first[:300]}")
         try:

@@ -3,29 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from veille.search.base import Provider
 from veille.search.gdelt import Gdelt
 from veille.search.google_news import GoogleNews
 from veille.search.hn import HackerNews
+from veille.search.names import NAMES
 
 if TYPE_CHECKING:
     from veille.settings import Settings
 
 PROVIDERS: dict[str, type[Provider]] = {"gdelt": Gdelt, "hn": HackerNews, "google-news": GoogleNews}
-DEFAULT = ("gdelt", "hn")
-
-
-def check_providers(names: Iterable[str]) -> list[str]:
-    """The names, each once; ValueError for one veille does not know (an empty list: searches are off)."""
-    found = [n.strip().lower() for n in names if n.strip()]
-    unknown = [n for n in found if n not in PROVIDERS]
-    if unknown:
-        raise ValueError(f"VEILLE_SEARCH_PROVIDERS: unknown provider {', '.join(map(repr, unknown))} "
-                         f"(known: {', '.join(PROVIDERS)})")
-    return list(dict.fromkeys(found))
+assert tuple(PROVIDERS) == NAMES
 
 
 def base_url(settings: Settings, name: str) -> str:
