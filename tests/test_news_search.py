@@ -556,3 +556,20 @@ def test_the_api_and_the_entity_form_turn_searches_on_and_off(providers: HTTPFix
         assert saved.status_code == 303, saved.text
     listed = server.veille("feeds", "list", "--json")
     assert [(f["entity"], f["search"]["lang"]) for f in json.loads(listed.stdout)] == [("Mistral AI", "fr")]
+
+
+def test_a_backup_restores_the_searches_from_the_entities(
+    providers: HTTPFixture, veille_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VEILLE_SEARCH_PROVIDERS", "gdelt")
+    assert veille("track", "add", "Kyutai", "--search", "--lang", "fr").exit_code == 0
+    exported = veille("export", "-o", str(tmp_path / "backup.json"))
+    assert exported.exit_code == 0, exported.stderr
+    document = json.loads((tmp_path / "backup.json").read_text())
+    assert document["feeds"] == []  # a search is not a feed to restore: the entity's definition makes it
+    assert [(e["name"], e["search"], e["lang"]) for e in document["entities"]] == [("Kyutai", True, ["fr"])]
+    monkeypatch.setenv("VEILLE_DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
+    restored = veille("import", str(tmp_path / "backup.json"))
+    assert restored.exit_code == 0, restored.stderr
+    assert [(f["entity"], f["search"]["provider"], f["search"]["lang"]) for f in sources()] == [
+        ("Kyutai", "gdelt", "fr")]
