@@ -169,7 +169,12 @@ def test_the_words_searched_for_an_entity() -> None:
     plain = entity_terms(name="Kyutai", aliases=["Kyutai Labs"], exact_aliases=["KYU"], exclude=["vent"])
     assert plain == SearchTerms(subject=("Kyutai", "Kyutai Labs"), exclude=("vent",))  # KYU: no context, not asked
     with_context = entity_terms(name="Meta AI", exact_aliases=["Meta"], require=["AI", "LLM"])
-    assert with_context == SearchTerms(subject=("Meta AI", "Meta"), context=(("AI", "LLM"),))
+    assert with_context == SearchTerms(subject=("Meta AI", "Meta"), context=(("AI", "LLM"),), guarded=("Meta",))
+    # "Meta" is asked only where the context goes with it: Google News; not GDELT (AI is too short for it) nor
+    # Hacker News (no OR)
+    assert GoogleNews("http://g.test").queries(with_context) == ['("Meta AI" OR "Meta") (AI OR LLM)']
+    assert Gdelt("http://gdelt.test").queries(with_context) == ['"Meta AI"']
+    assert HackerNews("http://hn.test").queries(with_context) == ['"Meta AI"']
     # a query entity: what the query is about
     assert query_terms('"Mistral AI" OR (Mistral LLM) -vent') == SearchTerms(subject=("Mistral AI", "Mistral"),
                                                                             exclude=("vent",))

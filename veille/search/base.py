@@ -42,11 +42,17 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class SearchTerms:
     """What to search for: any of ``subject`` (names, phrases), with one word of each ``context`` group, and
-    none of ``exclude``."""
+    none of ``exclude``. The ``guarded`` ones among the subject (case-sensitive aliases: "Meta") are worth
+    asking only with the context: a provider that can't say all of it leaves them out."""
 
     subject: tuple[str, ...]
     context: tuple[tuple[str, ...], ...] = ()
     exclude: tuple[str, ...] = ()
+    guarded: tuple[str, ...] = ()
+
+    def names(self, *, whole_context: bool) -> list[str]:
+        """The subject to ask a provider that can say the whole context (``whole_context``) or not."""
+        return [t for t in self.subject if whole_context or t not in self.guarded]
 
 
 _PLAIN = re.compile(r"^[\w.&'-]+$")

@@ -37,11 +37,12 @@ class Gdelt(Provider):
     languages = frozenset(GDELT_NAMES)
 
     def queries(self, terms: SearchTerms) -> list[str]:
-        names = [t for t in terms.subject if _searchable(t)]
+        context = [group for group in terms.context if all(_searchable(w) for w in group)]
+        names = [t for t in terms.names(whole_context=len(context) == len(terms.context)) if _searchable(t)]
         if not names:
             return []
         parts = [any_of(names)]
-        parts += [any_of(group) for group in terms.context if all(_searchable(w) for w in group)]
+        parts += [any_of(group) for group in context]
         parts += [f"-{phrase(w)}" for w in terms.exclude if _searchable(w)]
         return [" ".join(parts)]
 

@@ -34,7 +34,7 @@ class GoogleNews(Provider):
     names_publishers = True
 
     def queries(self, terms: SearchTerms) -> list[str]:
-        names = [t for t in terms.subject if t.strip()]
+        names = [t for t in terms.names(whole_context=True) if t.strip()]
         if not names:
             return []
         parts = [any_of(names, quote_all=True)]

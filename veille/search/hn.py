@@ -25,7 +25,8 @@ class HackerNews(Provider):
         # a context group of one word narrows every query (AND); groups of several can't be said without OR
         extra = [phrase(group[0]) for group in terms.context if len(group) == 1]
         extra += [f"-{clean(w)}" for w in terms.exclude if " " not in clean(w)]
-        return [" ".join([phrase(name), *extra]) for name in terms.subject if clean(name)]
+        whole = all(len(group) == 1 for group in terms.context)
+        return [" ".join([phrase(name), *extra]) for name in terms.names(whole_context=whole) if clean(name)]
 
     def request(self, query: str, lang: str) -> str:
         return self._url("/api/v1/search_by_date", {"query": query, "tags": "story"})

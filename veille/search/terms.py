@@ -1,9 +1,9 @@
 """What an entity's searches look for (:class:`SearchTerms`), from its definition.
 
 - The name and the aliases, any of them (a multi-word one as a phrase).
-- Case-sensitive aliases (``--alias-exact Meta``) only when the entity has context words (``--require``):
-  search engines ignore case, so alone "Meta" would bring every article saying "meta"; with its context
-  ("Meta" with AI) it finds what the matcher is after.
+- Case-sensitive aliases (``--alias-exact Meta``) only when the entity has context words (``--require``) and
+  the provider can ask for all of them: search engines ignore case, so alone "Meta" would bring every article
+  saying "meta"; with its context ("Meta" with AI) it finds what the matcher is after.
 - The context words (``--require``), one of which must appear, as a group; the excluded words (``--exclude``)
   as ``-word``, where the provider supports it.
 - A query entity (``--query``) searches for what the query is about: its looked-for words (the first word or
@@ -29,7 +29,8 @@ def entity_terms(
         return query_terms(query)
     subject = [name, *aliases, *(exact_aliases if require else ())]
     context = (tuple(require),) if require else ()
-    return SearchTerms(subject=_unique(subject), context=context, exclude=_unique(exclude))
+    guarded = tuple(a for a in _unique(exact_aliases) if a not in (name, *aliases)) if require else ()
+    return SearchTerms(subject=_unique(subject), context=context, exclude=_unique(exclude), guarded=guarded)
 
 
 def query_terms(query: str) -> SearchTerms:
