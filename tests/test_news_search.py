@@ -451,7 +451,9 @@ def test_google_news_links_resolved_by_their_redirect_or_matched_on_their_title(
     by_url = {m["url"]: m for m in matches()}
     assert set(by_url) == {web.url(KYUTAI), links["CBMiB"]}, by_url
     assert {m["entity"] for m in by_url.values()} == {"Kyutai"}  # Google's own page was not matched (Mistral)
-    unresolved = next(p for p in posts if links["CBMiB"] in post_text(p))
+    story = next(p for p in posts if web.url(KYUTAI) in post_text(p))  # the resolved link: the publisher's URL
+    assert links["CBMiA"] not in post_text(story)
+    unresolved = next(p for p in posts if links["CBMiB"] in post_text(p))  # links to the Google News page
     assert "La Gazette (found by Google News)" in post_text(unresolved)
     assert by_url[links["CBMiB"]]["where"] in (["title"], ["feed-title"], ["title", "feed-title"])
     # resolved once, in Google's turn: each link asked once; the unresolved ones are not failures
