@@ -131,7 +131,7 @@ def test_an_entity_from_creation_to_removal(client: httpx.Client) -> None:
     assert entity == {
         "id": entity["id"], "name": "Mistral AI", "aliases": ["Mistral"], "aliases_exact": [],
         "exclude": ["wind", "vent"], "require": ["AI", "LLM"], "query": None, "exact": False, "min_mentions": 1,
-        "in_title": False, "to": [], "paused": False, "paused_until": None, "matches": 0,
+        "in_title": False, "to": [], "search": False, "lang": [], "paused": False, "paused_until": None, "matches": 0,
     }
     url = f"/api/v1/entities/{entity['id']}"
     assert client.get(url).json() == entity
@@ -456,7 +456,7 @@ def test_every_error_code(server: Web, client: httpx.Client) -> None:
     # 422: the field at fault, and why
     for body, field, message in (
         ({"name": "Mistral", "alias": ["x"]}, "alias", "unknown field (this endpoint takes name, aliases, "
-         "aliases_exact, exclude, require, query, exact, min_mentions, in_title, to, backfill)"),
+         "aliases_exact, exclude, require, query, exact, min_mentions, in_title, to, search, lang, backfill)"),
         ({"aliases": ["x"]}, "name", "required"),
         ({"name": 42}, "name", "expected a string"),
         ({"name": "Mistral", "aliases": None}, "aliases", "expected a list of strings, not null"),

@@ -103,15 +103,65 @@ class Settings(BaseSettings):
     websub_lease: float = 864000.0  # lease asked of WebSub hubs (10 days); renewed before it ends
     backfill: float = 86400.0  # a feed's first poll alerts only on items published this recently (0: none)
     max_age: float = 30 * 86400.0  # after that, an item older than this when first seen alerts nobody
+    # searches of the web's news for tracked entities (`track add --search`): veille.search
+    languages: str = "en"  # the languages an entity's searches use when it names none (comma-separated codes)
+    search_interval: float = 900.0  # each search query is asked at most once per interval
+    search_providers: str = "gdelt,hn"  # the providers searched (gdelt, hn, google-news), comma-separated
+    gdelt_url: str = "https://api.gdeltproject.org"  # scheme, host, optional path prefix: veille adds the rest
+    hn_url: str = "https://hn.algolia.com"
+    google_news_url: str = "https://news.google.com"
 
     @field_validator("poll_interval", "min_poll_interval", "max_poll_interval", "dispatch_every",
                      "stale_after", "page_retry", "delivery_first_retry", "delivery_retry_for", "backfill",
-                     "max_age", "web_timeout", mode="before")
+                     "max_age", "web_timeout", "search_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float:
         if isinstance(value, str | int | float):
             return parse_duration(value)
         raise ValueError(f"not a duration: {value!r}")
+
+    @field_validator("search_interval")
+    @classmethod
+    def _search_interval(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError("VEILLE_SEARCH_INTERVAL: at least 1m (each query is asked once per interval)")
+        return value
+
+    @field_validator("gdelt_url", "hn_url", "google_news_url")
+    @classmethod
+    def _base_url(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value, re.IGNORECASE):
+            raise ValueError(f"VEILLE_{(info.field_name or '').upper()}: {value!r} is not an http(s) URL without "
+                             f"query or fragment (scheme, host and an optional path prefix)")
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: str) -> str:
+        from veille.search.languages import check_languages
+
+        codes = check_languages(value.split(","), setting="VEILLE_LANGUAGES")
+        if not codes:
+            raise ValueError("VEILLE_LANGUAGES: give at least one language code, e.g. en or fr,en")
+        return ",".join(codes)
+
+    @field_validator("search_providers")
+    @classmethod
+    def _providers(cls, value: str) -> str:
+        from veille.search.names import check_providers
+
+        return ",".join(check_providers(value.split(",")))
+
+    @property
+    def language_codes(self) -> tuple[str, ...]:
+        """VEILLE_LANGUAGES as codes: ("fr", "en")."""
+        return tuple(c for c in self.languages.split(",") if c)
+
+    @property
+    def search_provider_names(self) -> tuple[str, ...]:
+        """VEILLE_SEARCH_PROVIDERS as names: ("gdelt", "hn")."""
+        return tuple(p for p in self.search_providers.split(",") if p)
 
     @field_validator("websub_lease", mode="before")
     @classmethod

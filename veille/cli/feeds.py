@@ -225,7 +225,15 @@ def feeds_list(as_json: JsonOption = False, limit: LimitOption = None) -> None:
         return
     print_table(("id", "url", "kind", "title", "every", "last poll", "status"),
                 ((f.id, f.url, f.kind, f.title, f.every_text, ago(f.last_poll_at),
-                  f.pause.describe() or f.last_status or "-") for f in feeds))
+                  f.pause.describe() or f.last_status or "-") for f in grouped(feeds)))
+
+
+def grouped(feeds: Sequence[manage_feeds.FeedView]) -> list[manage_feeds.FeedView]:
+    """Sources as lists show them: feeds and pages in the order they were added, then the searches grouped
+    under their entity (its name, then the order they were made)."""
+    searches = [f for f in feeds if f.kind == "search"]
+    searches.sort(key=lambda f: ((f.entity or "").casefold(), f.id))
+    return [f for f in feeds if f.kind != "search"] + searches
 
 
 @feeds_app.command("remove")

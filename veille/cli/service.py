@@ -60,7 +60,8 @@ def init(
 def poll(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when any feed, page or delivery failed.")] = False,
 ) -> None:
-    """Poll every feed now (paused ones excepted), fetch, match and deliver, in-process; then exit."""
+    """Poll every feed now (paused ones excepted) and the searches that are due, fetch, match and deliver,
+    in-process; then exit."""
     ctx = context()
     summary = pipeline.poll_once(ctx)
     out.print(poll_report(summary), markup=False)
@@ -275,7 +276,9 @@ def status(
         print_json(report.as_json())
     else:
         out.print(state.line(), markup=False)
-        shown_feeds = report.feeds if show_all else [f for f in report.feeds if f.failing]
+        from veille.cli.feeds import grouped
+
+        shown_feeds = grouped(report.feeds if show_all else [f for f in report.feeds if f.failing])
         if shown_feeds:
             print_table(("feed", "url", "kind", "last poll", "status", "failing", "next poll"), (
                 (f.title or f.url, f.url, f.kind, ago(f.last_poll_at, now), feed_state(f),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -24,7 +25,9 @@ from veille.cli.common import (
     print_table,
     resumes,
 )
-from veille.manage import OperationError, entities
+from veille.manage import OperationError, entities, searches
+from veille.manage.searches import SearchSources
+from veille.settings import format_duration
 
 # The options that define what an entity matches, shared by `track add` and `track test`.
 AliasOption = Annotated[list[str] | None, typer.Option("--alias", help="Another name (repeatable).")]
@@ -48,6 +51,10 @@ MinMentionsOption = Annotated[
 ]
 InTitleOption = Annotated[bool, typer.Option("--in-title", help="Only articles that name it in their title.")]
 ToOption = Annotated[list[str] | None, typer.Option("--to", help="Send its alerts only to this channel (repeatable).")]
+LangOption = Annotated[
+    list[str] | None,
+    typer.Option("--lang", metavar="CODES", help="Languages of its searches, e.g. fr,en (default: VEILLE_LANGUAGES)."),
+]
 
 
 def definition(
@@ -100,14 +107,21 @@ def track_add(
         str | None,
         typer.Option("--backfill", metavar="DURATION", help="Also alert on stored articles of this period, e.g. 7d."),
     ] = None,
+    search: Annotated[
+        bool, typer.Option("--search", help="Also search the web's news for it (VEILLE_SEARCH_PROVIDERS).")
+    ] = False,
+    lang: LangOption = None,
 ) -> None:
-    """Track an entity."""
+    """Track an entity; with --search, veille also searches the web's news for its names."""
     ctx = context()
     window = window_option(backfill, "--backfill") if backfill is not None else None
     given = definition(name, alias=alias, exclude=exclude, alias_exact=alias_exact, require=require, exact=exact,
                        query=query, min_mentions=min_mentions, in_title=in_title, to=to)
+    given = replace(given, search=search, lang=tuple(lang or ()))
     added = attempt(entities.add_entity, ctx, given, backfill=window)
     out.print(f"tracking {added.entity.name}", markup=False)
+    if added.searches is not None:
+        out.print(searching_line(added.entity.name, added.searches), markup=False)
     if added.backfill is not None:
         result = added.backfill
         where = ", ".join(result.channels) if result.channels else "no channel (alerts go to the log)"
@@ -166,6 +180,15 @@ def track_test(
             out.print(f"  {p.title or p.url}: {p.veto.reason}", markup=False)
 
 
+def searching_line(name: str, sources: SearchSources) -> str:
+    """``searching the web's news for Kyutai: gdelt (en, fr), hn (en)``."""
+    if not sources.sources:
+        return (f"searching the web's news for {name}: no provider that is on (VEILLE_SEARCH_PROVIDERS) can search "
+                "its names in its languages")
+    every = format_duration(context().settings.search_interval)
+    return f"searching the web's news for {name}: {sources.describe()}, every {every}"
+
+
 def marked(snippet: str, highlight: tuple[int, int]) -> str:
     """Rich markup for a snippet with its hit in bold; the snippet's own text is escaped."""
     start, end = highlight
@@ -200,7 +223,7 @@ def track_remove(name: str, yes: YesOption = False) -> None:
     ctx = context()
     try:
         confirm(entities.entity_removal_impact(ctx.db, name).describe(), yes=yes)
-        removed = entities.remove_entity(ctx.db, name)
+        removed = entities.remove_entity(ctx.db, name, settings=ctx.settings)
     except OperationError as exc:
         raise fail_on(exc) from exc
     matches = f" and its {removed.matches} match{'' if removed.matches == 1 else 'es'}" if removed.matches else ""
@@ -243,6 +266,15 @@ def track_edit(
         bool, typer.Option("--clear-to", help="Route it to every channel again (before adding the --to ones).")
     ] = False,
     rename: Annotated[str | None, typer.Option("--rename", metavar="NEW_NAME", help="A new name.")] = None,
+    search: Annotated[
+        bool | None,
+        typer.Option("--search/--no-search", help="Whether veille also searches the web's news for it."),
+    ] = None,
+    lang: Annotated[
+        list[str] | None,
+        typer.Option("--lang", metavar="CODES", help="Languages of its searches, replacing the saved ones, e.g. "
+                                                     "fr,en ('': back to VEILLE_LANGUAGES)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new definition as JSON.")] = False,
 ) -> None:
     """Change a tracked entity in place: it keeps its matches. Lists (--alias, --exclude, --to) are added to;
@@ -262,8 +294,10 @@ def track_edit(
         in_title=in_title,
         to=tuple(to or ()),
         clear_to=clear_to,
+        search=search,
+        lang=tuple(c for value in lang for c in value.split(",") if c.strip()) if lang is not None else None,
     )
-    edited = attempt(entities.edit_entity, ctx.db, name, changes)
+    edited = attempt(entities.edit_entity, ctx.db, name, changes, settings=ctx.settings)
     if as_json:
         print_json(edited.as_json())
         return
@@ -271,6 +305,10 @@ def track_edit(
     out.print(f"edited {edited.name} ({kept})", markup=False)
     for line in definition_lines(edited):
         out.print(f"  {line}", markup=False)
+    if search is not None or lang is not None or edited.options.get("search"):
+        sources = searches.entity_sources(ctx.db, edited.id)
+        out.print(searching_line(edited.name, sources) if edited.options.get("search")
+                  else f"not searching the web's news for {edited.name}", markup=False)
 
 
 def definition_lines(e: entities.EntityView) -> list[str]:
@@ -290,6 +328,9 @@ def definition_lines(e: entities.EntityView) -> list[str]:
     if flags:
         lines.append(f"options: {', '.join(flags)}")
     lines.append(f"alerts: {', '.join(options['to']) if options.get('to') else 'every channel'}")
+    if options.get("search"):
+        langs = ", ".join(options.get("lang") or ()) or "VEILLE_LANGUAGES"
+        lines.append(f"searches the web's news ({langs})")
     if e.pause.paused:
         lines.append(e.pause.describe())
     return lines

@@ -36,7 +36,7 @@ from veille.manage.entities import stored_entity
 from veille.manage.errors import InvalidError
 from veille.manage.feeds import URL_SIZE
 from veille.matching import QuerySyntaxError, fold_term
-from veille.settings import parse_duration
+from veille.settings import Settings, parse_duration
 from veille.storage.db import Database
 from veille.storage.models import Channel, Entity, Feed, utcnow
 
@@ -111,7 +111,8 @@ def _export(s: Session, now: datetime) -> dict[str, Any]:
             return {}
         return {"kind": "page", "any_site": bool((row.options or {}).get("any_site"))}
 
-    feeds = s.scalars(select(Feed).order_by(Feed.id)).all()
+    # an entity's searches are not written: they are made again from its definition (``search``, ``lang``)
+    feeds = s.scalars(select(Feed).where(Feed.kind != "search").order_by(Feed.id)).all()
     entities = s.scalars(select(Entity).order_by(Entity.id)).all()
     channels = [c for c in s.scalars(select(Channel).order_by(Channel.id)) if is_listed(c)]  # not removed ones
     exported_entities = []
@@ -120,7 +121,8 @@ def _export(s: Session, now: datetime) -> dict[str, Any]:
         exported_entities.append({
             "name": d.name, "aliases": list(d.aliases), "aliases_exact": list(d.aliases_exact),
             "exclude": list(d.exclude), "require": list(d.require), "query": d.query, "exact": d.exact,
-            "min_mentions": d.min_mentions, "in_title": d.in_title, "to": list(d.to), **pause(e),
+            "min_mentions": d.min_mentions, "in_title": d.in_title, "to": list(d.to), "search": d.search,
+            "lang": list(d.lang), **pause(e),
         })
     return {
         "format": FORMAT,
@@ -169,7 +171,8 @@ def _from_version_2(document: dict[str, Any]) -> dict[str, Any]:
             return item
         options: dict[str, Any] = {}
         for key, stored in (("aliases_exact", "exact_aliases"), ("require", None), ("query", None), ("exact", None),
-                            ("min_mentions", None), ("in_title", None), ("to", None)):
+                            ("min_mentions", None), ("in_title", None), ("to", None), ("search", None),
+                            ("lang", None)):
             value = item.get(key)
             if value not in (None, [], False) and not (key == "min_mentions" and value == 1):
                 options[stored or key] = value
@@ -409,8 +412,21 @@ def import_backup(ctx: pipeline.Context, content: bytes) -> ImportCounts:
         except http.FetchError:
             pass  # does not resolve now: imported, and the poll will record the error
     counts = ctx.db.run(_import, backup, refused)
+    searching = [e["name"] for e in backup.entities if (e.get("options") or {}).get("search")]
+    if searching:
+        ctx.db.run(_sync_searches, ctx.settings, searching)
     counts.email_channels = [c["name"] for c in backup.channels if c["kind"] == "email"]
     return counts
+
+
+def _sync_searches(s: Session, settings: Settings, names: list[str]) -> None:
+    """The search sources of the entities that search the web's news, made from their definitions."""
+    from veille.manage.entities import find_entity
+    from veille.manage.searches import sync_searches
+
+    for name in names:
+        entity = find_entity(s, name)
+        sync_searches(s, settings, entity)
 
 
 def _import(s: Session, backup: Backup, refused: set[str]) -> ImportCounts:

@@ -23,8 +23,17 @@ from sqlalchemy.orm import Session
 
 from veille.manage.errors import ConflictError, InvalidError, NotFoundError
 from veille.manage.pauses import PauseState, pause_end, state_of
+from veille.manage.searches import (
+    SearchSources,
+    adopt,
+    check_lang,
+    follow_pause,
+    removed_entity_urls,
+    sync_searches,
+)
 from veille.matching import Matcher, QuerySyntaxError, fold_term, looks_like_query, parse_query
 from veille.pipeline.context import Context
+from veille.settings import Settings
 from veille.storage import pauses
 from veille.storage.db import Database
 from veille.storage.models import Channel, Entity, Match, utcnow
@@ -47,6 +56,8 @@ class Definition:
     min_mentions: int = 1
     in_title: bool = False
     to: tuple[str, ...] = ()  # channel names; none: every channel
+    search: bool = False  # search the web's news for it (veille.manage.searches)
+    lang: tuple[str, ...] = ()  # the languages of its searches; none: VEILLE_LANGUAGES
 
     def entity(self) -> Entity:
         """An unsaved row for this definition."""
@@ -60,6 +71,8 @@ class Definition:
             options["min_mentions"] = self.min_mentions
         _set_flag(options, "in_title", self.in_title)
         _set_list(options, "to", _unique(self.to))
+        _set_flag(options, "search", self.search)
+        _set_list(options, "lang", _unique(self.lang))
         name = self.name.strip()
         return Entity(name=name, name_key=fold_term(name), aliases=_unique(self.aliases),
                       excludes=_unique(self.exclude), options=options)
@@ -97,6 +110,8 @@ def definition_of(entity: Entity) -> Definition:
         min_mentions=int(options.get("min_mentions", 1)),
         in_title=bool(options.get("in_title", False)),
         to=tuple(options.get("to", ())),
+        search=bool(options.get("search", False)),
+        lang=tuple(options.get("lang", ())),
     )
 
 
@@ -106,7 +121,7 @@ class EntityView:
     name: str
     aliases: tuple[str, ...]
     excludes: tuple[str, ...]
-    options: dict[str, Any]  # exact_aliases, require, exact, query, min_mentions, in_title, to
+    options: dict[str, Any]  # exact_aliases, require, exact, query, min_mentions, in_title, to, search, lang
     pause: PauseState
     matches: int  # stored matches
 
@@ -130,6 +145,8 @@ class EntityView:
             "min_mentions": d.min_mentions,
             "in_title": d.in_title,
             "to": list(d.to),
+            "search": d.search,
+            "lang": list(d.lang),
             "paused": self.pause.paused,
             "paused_until": self.pause.until.isoformat() if self.pause.until else None,
             "matches": self.matches,
@@ -154,6 +171,8 @@ class EntityChanges:
     in_title: bool | None = None
     to: tuple[str, ...] = ()
     clear_to: bool = False  # routed to every channel again (before adding ``to``)
+    search: bool | None = None  # search the web's news for it, or stop
+    lang: tuple[str, ...] | None = None  # the languages of its searches, replacing the saved ones; (): the default
 
     def is_empty(self) -> bool:
         return self == EntityChanges()
@@ -264,6 +283,7 @@ def check_channels(s: Session, names: Iterable[str]) -> None:
 class AddedEntity:
     entity: EntityView
     backfill: Backfill | None  # what ``backfill`` matched and the alerts it created
+    searches: SearchSources | None = None  # its search sources, when it searches the web's news
 
 
 def check(definition: Definition) -> Definition:
@@ -274,6 +294,11 @@ def check(definition: Definition) -> Definition:
         raise InvalidError("the query is empty", field="query")
     if definition.min_mentions < 1:
         raise InvalidError("must be 1 or more", field="min_mentions")
+    if definition.lang:
+        definition = replace(definition, lang=tuple(check_lang(definition.lang)))
+        if not definition.search:
+            raise InvalidError("the languages are those of its searches of the web's news: search too (--search)",
+                               field="lang")
     check_definition(definition.entity())
     return definition
 
@@ -284,12 +309,12 @@ def add_entity(
     """Track a new entity (ConflictError when its name is tracked already, folded as names are). With
     ``backfill`` (seconds), it is then matched against the stored articles of that period, each match stored
     and alerted to the channels it is routed to (see :func:`veille.preview.backfill`)."""
-    check(definition)
+    definition = check(definition)
     if backfill is not None and backfill <= 0:
         raise InvalidError("must be longer than zero", field="backfill")
     entity = definition.entity()
 
-    def add(s: Session) -> EntityView:
+    def add(s: Session) -> tuple[EntityView, SearchSources | None]:
         check_channels(s, entity.options.get("to", ()))
         if s.scalar(select(Entity.id).where(Entity.name_key == entity.name_key)) is not None:
             raise ConflictError(f"already tracked: {entity.name}")
@@ -298,15 +323,16 @@ def add_entity(
             s.flush()
         except IntegrityError as exc:  # another face added it a moment ago
             raise ConflictError(f"already tracked: {entity.name}") from exc
-        return view(s, entity, now)
+        searched = sync_searches(s, ctx.settings, entity, now=now) if definition.search else None
+        return view(s, entity, now), searched
 
-    added = ctx.db.run(add)
+    added, searched = ctx.db.run(add)
     done = None
     if backfill is not None:
         from veille import preview
 
         done = preview.backfill(ctx, added.id, since=backfill, now=now)
-    return AddedEntity(added, done)
+    return AddedEntity(added, done, searched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +381,8 @@ def test_definition(
 
 # --------------------------------------------------------------------------- from a JSON body or a form
 
-FIELDS = ("name", "aliases", "aliases_exact", "exclude", "require", "query", "exact", "min_mentions", "in_title", "to")
+FIELDS = ("name", "aliases", "aliases_exact", "exclude", "require", "query", "exact", "min_mentions", "in_title", "to",
+          "search", "lang")
 
 
 def definition_from(data: Mapping[str, Any], base: Definition | None = None) -> Definition:
@@ -370,7 +397,7 @@ def definition_from(data: Mapping[str, Any], base: Definition | None = None) -> 
         if key == "name":
             if not isinstance(value, str):
                 raise InvalidError("expected a string", field=key)
-        elif key in ("aliases", "aliases_exact", "exclude", "require", "to"):
+        elif key in ("aliases", "aliases_exact", "exclude", "require", "to", "lang"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InvalidError("expected a list of strings", field=key)
             value = tuple(value)
@@ -378,13 +405,16 @@ def definition_from(data: Mapping[str, Any], base: Definition | None = None) -> 
             if value is not None and not isinstance(value, str):
                 raise InvalidError("expected a string or null", field=key)
             value = value.strip() if value and value.strip() else None
-        elif key in ("exact", "in_title"):
+        elif key in ("exact", "in_title", "search"):
             if not isinstance(value, bool):
                 raise InvalidError("expected true or false", field=key)
         elif key == "min_mentions" and (isinstance(value, bool) or not isinstance(value, int)):
             raise InvalidError("expected a whole number", field=key)
         values[key] = value
-    return replace(current, **values)
+    found = replace(current, **values)
+    if not found.search and "lang" not in data:
+        found = replace(found, lang=())  # the languages of searches it no longer makes
+    return found
 
 
 def entity_by_id(db: Database, entity_id: int, *, now: datetime | None = None) -> EntityView:
@@ -397,9 +427,10 @@ def entity_by_id(db: Database, entity_id: int, *, now: datetime | None = None) -
     return db.run(work)
 
 
-def update_entity(db: Database, entity_id: int, data: Mapping[str, Any], *, now: datetime | None = None) -> EntityView:
+def update_entity(db: Database, entity_id: int, data: Mapping[str, Any], *, now: datetime | None = None,
+                  settings: Settings | None = None) -> EntityView:
     """Replace the given parts of an entity's definition (the others stay): same id, matches kept; the new
-    definition is checked as a new one is."""
+    definition is checked as a new one is. With ``settings``, its search sources follow the change."""
 
     def work(s: Session) -> EntityView:
         entity = s.get(Entity, entity_id)
@@ -414,22 +445,27 @@ def update_entity(db: Database, entity_id: int, data: Mapping[str, Any], *, now:
         entity.aliases, entity.excludes = row.aliases, row.excludes
         entity.options = {**{k: v for k, v in (entity.options or {}).items() if k not in _OPTION_KEYS}, **row.options}
         s.flush()
+        if settings is not None:
+            sync_searches(s, settings, entity, now=now)
         return view(s, entity, now)
 
     return db.run(work)
 
 
-_OPTION_KEYS = ("exact_aliases", "require", "exact", "query", "min_mentions", "in_title", "to")
+_OPTION_KEYS = ("exact_aliases", "require", "exact", "query", "min_mentions", "in_title", "to", "search", "lang")
 
 
 # --------------------------------------------------------------------------- editing
 
 
-def edit_entity(db: Database, name: str, changes: EntityChanges, *, now: datetime | None = None) -> EntityView:
+def edit_entity(db: Database, name: str, changes: EntityChanges, *, now: datetime | None = None,
+                settings: Settings | None = None) -> EntityView:
     """Change an entity's definition in place: same id, its matches kept. The new definition is checked as
-    ``track add`` checks one; when it is refused nothing is saved."""
+    ``track add`` checks one; when it is refused nothing is saved. With ``settings``, its search sources follow
+    the change (made, updated, removed)."""
     if changes.is_empty():
         raise InvalidError("nothing to change: give at least one option (see `veille track edit --help`)")
+    lang = check_lang(changes.lang) if changes.lang is not None else None
 
     def work(s: Session) -> EntityView:
         entity = find_entity(s, name)
@@ -464,9 +500,20 @@ def edit_entity(db: Database, name: str, changes: EntityChanges, *, now: datetim
         to = _unique(changes.to)
         check_channels(s, to)
         _set_list(options, "to", _unique([*([] if changes.clear_to else options.get("to", ())), *to]))
+        if changes.search is not None:
+            _set_flag(options, "search", changes.search)
+        if lang is not None:
+            if not options.get("search"):
+                raise InvalidError("the languages are those of its searches of the web's news: search too "
+                                   "(--search)", field="lang")
+            _set_list(options, "lang", lang)
+        if not options.get("search"):
+            options.pop("lang", None)
         entity.options = options
         check_definition(entity)
         s.flush()
+        if settings is not None:
+            sync_searches(s, settings, entity, now=now)
         return view(s, entity, now)
 
     return db.run(work)
@@ -505,6 +552,7 @@ def pause_entity(
     def work(s: Session) -> EntityView:
         entity = find_entity(s, name)
         pauses.pause(entity, end)
+        follow_pause(s, entity)
         return view(s, entity, now)
 
     return db.run(work)
@@ -514,6 +562,7 @@ def resume_entity(db: Database, name: str, *, now: datetime | None = None) -> En
     def work(s: Session) -> EntityView:
         entity = find_entity(s, name)
         pauses.resume(entity)
+        follow_pause(s, entity)
         return view(s, entity, now)
 
     return db.run(work)
@@ -536,13 +585,18 @@ class EntityRemoved:
     matches: int  # removed with it
 
 
-def remove_entity(db: Database, name: str) -> EntityRemoved:
-    """Stop tracking an entity: it and its matches go; the articles, and the alerts already created, stay."""
+def remove_entity(db: Database, name: str, *, settings: Settings | None = None) -> EntityRemoved:
+    """Stop tracking an entity: it, its matches and its search sources go; the articles, and the alerts already
+    created, stay. With ``settings``, a search it shared with another entity is made again for that one."""
 
     def work(s: Session) -> EntityRemoved:
         entity = find_entity(s, name)
         matches = view(s, entity).matches
+        urls = removed_entity_urls(s, entity.id)
         s.delete(entity)
+        s.flush()
+        if settings is not None and urls:
+            adopt(s, settings, urls, now=utcnow())
         return EntityRemoved(entity.name, matches)
 
     return db.run(work)

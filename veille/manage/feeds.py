@@ -34,7 +34,7 @@ from veille.manage.pauses import PauseState, pause_end, state_of
 from veille.settings import Settings, format_duration, parse_duration
 from veille.storage import pauses
 from veille.storage.db import Database
-from veille.storage.models import Entry, Feed, utcnow
+from veille.storage.models import Entity, Entry, Feed, utcnow
 
 if TYPE_CHECKING:
     from veille.pages.listing import ListingLink
@@ -458,6 +458,9 @@ class FeedView:
     entries: int | None = None  # entries stored for it (its items); None when not counted
     kind: str = "feed"  # "feed", "page" (a listing page's article links), "search"
     options: dict[str, Any] = field(default_factory=dict)  # what its kind needs: a page's any_site
+    entity_id: int | None = None  # a search's entity
+    entity: str | None = None  # a search's entity, by name
+    search: dict[str, str] | None = None  # a search's provider, query and lang
 
     @property
     def every_text(self) -> str:
@@ -496,6 +499,9 @@ class FeedView:
             "feed_text": self.feed_text,
             "backfill": self.backfill,  # seconds; None: VEILLE_BACKFILL
             "resume_at": _iso(self.resume_at),
+            "entity_id": self.entity_id,  # a search's entity
+            "entity": self.entity,
+            "search": self.search,  # {"provider", "query", "lang"} of a search; null for other kinds
         }
 
 
@@ -569,7 +575,10 @@ def find_feed(s: Session, id_or_url: str) -> Feed:
     return feed
 
 
-def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None) -> FeedView:
+def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None, entity: str | None = None
+         ) -> FeedView:
+    options = feed.options or {}
+    search = {k: str(options.get(k, "")) for k in ("provider", "query", "lang")} if feed.kind == "search" else None
     return FeedView(
         id=feed.id,
         url=feed.url,
@@ -593,6 +602,9 @@ def view(feed: Feed, now: datetime | None = None, *, entries: int | None = None)
         entries=entries,
         kind=feed.kind or "feed",
         options=dict(feed.options or {}),
+        entity_id=feed.entity_id,
+        entity=entity,
+        search=search,
     )
 
 
@@ -607,15 +619,16 @@ def list_feeds(db: Database, *, limit: int | None = None, offset: int = 0, now: 
 
     def work(s: Session) -> list[FeedView]:
         rows = list(s.scalars(select(Feed).order_by(Feed.id).offset(offset or None).limit(limit)))
+        names = _entity_names(s, rows)
         if not count_entries:
-            return [view(f, now) for f in rows]
+            return [view(f, now, entity=names.get(f.entity_id or 0)) for f in rows]
         counts: dict[int, int] = {}
         if rows:
             query = select(Entry.feed_id, func.count()).group_by(Entry.feed_id)
             if limit is not None or offset:
                 query = query.where(Entry.feed_id.in_([f.id for f in rows]))
             counts = {feed_id: count for feed_id, count in s.execute(query)}
-        return [view(f, now, entries=counts.get(f.id, 0)) for f in rows]
+        return [view(f, now, entries=counts.get(f.id, 0), entity=names.get(f.entity_id or 0)) for f in rows]
 
     return db.run(work)
 
@@ -627,6 +640,14 @@ def failing_feeds(db: Database, *, now: datetime | None = None) -> list[FeedView
         select(Feed).where(Feed.last_status == "error").order_by(Feed.id))) if v.failing])
 
 
+def _entity_names(s: Session, rows: Sequence[Feed]) -> dict[int, str]:
+    """The names of the entities the searches among ``rows`` belong to, by id."""
+    ids = {f.entity_id for f in rows if f.entity_id is not None}
+    if not ids:
+        return {}
+    return dict(s.execute(select(Entity.id, Entity.name).where(Entity.id.in_(ids))).tuples().all())
+
+
 def count_feeds(db: Database) -> int:
     """How many feeds there are."""
     return int(db.run(lambda s: s.scalar(select(func.count()).select_from(Feed))) or 0)
@@ -635,7 +656,8 @@ def count_feeds(db: Database) -> int:
 def get_feed(db: Database, id_or_url: str, *, now: datetime | None = None, count_entries: bool = False) -> FeedView:
     def work(s: Session) -> FeedView:
         feed = find_feed(s, id_or_url)
-        return view(feed, now, entries=_entries(s, feed.id) if count_entries else None)
+        return view(feed, now, entries=_entries(s, feed.id) if count_entries else None,
+                    entity=_entity_names(s, [feed]).get(feed.entity_id or 0))
 
     return db.run(work)
 

@@ -83,6 +83,10 @@ def build_message(s: Session, alert: Alert, channel: Channel | None = None) -> A
     feed = s.get(Feed, article.feed_id) if article.feed_id else None
     url = article.canonical_url or article.url
     source = (feed.title if feed and feed.title else None) or urlsplit(url).hostname or "unknown source"
+    if feed is not None and feed.kind == "search":  # the publisher, not the search that found it
+        from veille.search.links import source_label
+
+        source = source_label(feed.options, url, publisher=article.author, resolved=article.canonical_url is not None)
     return AlertMessage(
         title=article.title or url,
         url=url,

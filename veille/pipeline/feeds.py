@@ -63,6 +63,7 @@ class _FeedRequest:
     etag: str | None
     last_modified: str | None
     accept: str = ""
+    provider: str | None = None  # a search source's provider (veille.search): asked in its turn
 
 
 # --------------------------------------------------------------------------- source kinds
@@ -109,20 +110,37 @@ def read_page(s: Session, ctx: Context, feed: Feed, response: http.Response, now
     return read(s, ctx, feed, response, now)
 
 
-READERS: dict[str, ReadItems] = {"feed": read_feed, "page": read_page}
+def read_search(s: Session, ctx: Context, feed: Feed, response: http.Response, now: datetime) -> SourceItems:
+    """A search of the web's news: its hits (:func:`veille.search.poll.read_hits`), as entries."""
+    from veille.feeds.parse import FeedParseError
+    from veille.search.poll import read_hits
+
+    try:
+        parsed = read_hits(feed.options, response, title=feed.title)
+    except FeedParseError as exc:
+        raise SourceError(str(exc)) from exc
+    return SourceItems(parsed.entries, title=parsed.title, notes=parsed.notes)
+
+
+READERS: dict[str, ReadItems] = {"feed": read_feed, "page": read_page, "search": read_search}
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8"
-ACCEPT: dict[str, str] = {"feed": FEED_ACCEPT, "page": "text/html, application/xhtml+xml;q=0.9, */*;q=0.8"}
+ACCEPT: dict[str, str] = {"feed": FEED_ACCEPT, "page": "text/html, application/xhtml+xml;q=0.9, */*;q=0.8",
+                          "search": "application/json, application/rss+xml, application/xml;q=0.9, */*;q=0.8"}
 
 
-def claim_due_feeds(ctx: Context, *, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Claim the feeds whose ``next_poll_at`` has passed: each claim moves ``next_poll_at`` one interval
-    ahead with a conditional UPDATE, so two dispatchers never claim the same feed for the same interval."""
+def claim_due_feeds(
+    ctx: Context, *, now: datetime | None = None, limit: int = 500, kind: str | None = None
+) -> list[int]:
+    """Claim the feeds whose ``next_poll_at`` has passed (of one ``kind`` only, when given): each claim moves
+    ``next_poll_at`` one interval ahead with a conditional UPDATE, so two dispatchers never claim the same feed
+    for the same interval."""
     now = now or utcnow()
 
     def work(s: Session) -> list[int]:
         due = s.execute(
             select(Feed.id, Feed.next_poll_at, Feed.interval)
-            .where(pauses.active(Feed, now), Feed.next_poll_at <= now)
+            .where(pauses.active(Feed, now), Feed.next_poll_at <= now,
+                   *([Feed.kind == kind] if kind is not None else []))
             .order_by(Feed.next_poll_at)
             .limit(limit)
         ).all()
@@ -154,6 +172,10 @@ async def _fetch_feeds(
             if request.last_modified:
                 headers["If-Modified-Since"] = request.last_modified
             try:
+                if request.provider is not None:  # a search: the provider's own rule first (GDELT: one every 5 s)
+                    from veille.search.poll import before_request
+
+                    await before_request(settings, ctx.db, request.provider)
                 async with limiter.slot(request.url):
                     return await http.fetch(client, request.url, max_bytes=settings.max_feed_bytes, headers=headers)
             except http.FetchError as exc:
@@ -167,7 +189,8 @@ def poll_feeds(ctx: Context, feed_ids: Sequence[int]) -> list[FeedResult]:
     """Fetch the feeds concurrently (conditional GET) and store their new entries; hosts that answered 429 or
     503 with Retry-After have all their feeds put off until then; feed health notices go out."""
     feeds = ctx.db.run(lambda s: s.scalars(select(Feed).where(Feed.id.in_(feed_ids)).order_by(Feed.id)).all())
-    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified, ACCEPT.get(f.kind or "feed", "")) for f in feeds]
+    requests = [_FeedRequest(f.id, f.url, f.etag, f.last_modified, ACCEPT.get(f.kind or "feed", ""),
+                             _search_provider(f)) for f in feeds]
     responses, deferred = run_async(_fetch_feeds(ctx, requests))
     stored = _store_unchanged(ctx, [(request.feed_id, response) for request, response in zip(
         requests, responses, strict=True) if isinstance(response, http.Response) and response.status == 304])
@@ -360,6 +383,11 @@ def _store_feed(s: Session, ctx: Context, feed_id: int, response: http.Response 
         feed_id=feed_id, status="ok", new_articles=tuple(new), ready_articles=tuple(ready), entries=len(items.entries),
         quiet=quiet, notice=notice,
     )
+
+
+def _search_provider(feed: Feed) -> str | None:
+    """A search source's provider name (its requests wait for the provider's turn); None for other kinds."""
+    return str((feed.options or {}).get("provider") or "") if feed.kind == "search" else None
 
 
 def _header(response: http.Response, name: str, limit: int) -> str | None:

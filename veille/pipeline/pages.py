@@ -18,11 +18,13 @@ from veille.feeds.words import feed_words
 from veille.pages.fetch import ExtractorCrashed, FetchedPage, fetch_page
 from veille.pages.urls import url_key
 from veille.pipeline.context import MAX_PAGE_ATTEMPTS, Context, run_async
+from veille.search.links import UnresolvedLink, hiding_provider, unresolved
+from veille.search.slots import wait_turn
 from veille.storage.models import Article, utcnow
 
 log = logging.getLogger(__name__)
 
-Page = FetchedPage | http.FetchError | ExtractorCrashed
+Page = FetchedPage | http.FetchError | ExtractorCrashed | UnresolvedLink
 
 # pages
 
@@ -95,9 +97,14 @@ async def _fetch_pages(
 
             async def one(article_id: int, url: str) -> None:
                 page: Page
+                hiding = hiding_provider(settings, url)  # a search link hiding the publisher's URL (Google News)
                 try:
+                    if hiding is not None:  # resolved in the provider's turn, across processes
+                        await wait_turn(ctx.db, hiding.name, hiding.spacing)
                     async with limiter.slot(url):
                         page = await fetch_page(client, url, max_bytes=settings.max_page_bytes)
+                    if hiding is not None:
+                        page = unresolved(hiding, url, page.url) or page
                 except (http.FetchError, ExtractorCrashed) as exc:
                     page = exc
                 pending.discard(article_id)
@@ -198,6 +205,16 @@ def _page_failed(s: Session, article_id: int, error: str, *, final: bool, retry:
     return False
 
 
+def _title_only(article: Article, link: UnresolvedLink) -> bool:
+    """A search link that never left its provider's site: not a failure, the article is its title (matched on
+    it alone) and its link stays the provider's page."""
+    _use_feed_text(article)
+    article.error, article.next_attempt_at, article.state_at = None, None, utcnow()
+    log.info("%s link not resolved to the publisher's page: matched on its title alone", link.provider,
+             extra={"article_id": article.id, "entry_url": link.url})
+    return True
+
+
 def _store_page(s: Session, article_id: int, page: Page, retry: float = 60.0) -> bool:
     article = s.get(Article, article_id)
     if article is None or article.state != "fetching":
@@ -206,6 +223,8 @@ def _store_page(s: Session, article_id: int, page: Page, retry: float = 60.0) ->
         return _page_failed(s, article_id, f"fetcher: {page}", final=not page.transient, retry=retry)
     if isinstance(page, ExtractorCrashed):
         return _page_failed(s, article_id, f"extract: {page}", final=True, retry=retry)
+    if isinstance(page, UnresolvedLink):
+        return _title_only(article, page)
     if page.article is None:
         return _page_failed(s, article_id, f"skipped: {page.skipped}", final=True, retry=retry)
     extracted = page.article

@@ -13,10 +13,10 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from veille.pipeline.context import Context
-from veille.pipeline.feeds import FeedResult, poll_feeds
+from veille.pipeline.feeds import FeedResult, claim_due_feeds, poll_feeds
 from veille.pipeline.recovery import claim_backlog
 from veille.storage import pauses
-from veille.storage.models import Alert, Article, Feed, Match
+from veille.storage.models import Alert, Article, Feed, Match, utcnow
 
 if TYPE_CHECKING:
     from veille.pipeline.delivery import DeliveryResult
@@ -62,10 +62,17 @@ def _in_batches(ids: Sequence[int], size: int, work: Callable[[Sequence[int]], l
 
 
 def poll_once(ctx: Context) -> PollSummary:
-    """Every stage in-process: poll every feed not paused now, fetch, match, deliver. Each request is tried once."""
+    """Every stage in-process: poll every feed not paused now, fetch, match, deliver. Each request is tried once.
+    Search sources are polled only when due: a provider is asked each query once per VEILLE_SEARCH_INTERVAL,
+    however often `veille poll` runs."""
     started = time.monotonic()
     summary = PollSummary()
-    feed_ids = ctx.db.run(lambda s: list(s.scalars(select(Feed.id).where(pauses.active(Feed)).order_by(Feed.id))))
+    now = utcnow()
+    feed_ids = ctx.db.run(lambda s: list(s.scalars(
+        select(Feed.id).where(pauses.active(Feed, now), Feed.kind != "search").order_by(Feed.id)
+    )))
+    # claimed, as the service claims them: two `veille poll` at once do not both ask a provider the same query
+    feed_ids += sorted(claim_due_feeds(ctx, now=now, limit=100_000, kind="search"))
     summary.feeds = _in_batches(feed_ids, 200, lambda ids: poll_feeds(ctx, ids))
     backlog = claim_backlog(ctx, stale=False)
     to_fetch = sorted({a for r in summary.feeds for a in r.new_articles} | set(backlog.fetch))

@@ -313,6 +313,8 @@ ENTITY_FIELDS: dict[str, Field] = {
     "min_mentions": Field("integer", "Skip articles that name it fewer times than this.", minimum=1),
     "in_title": Field("boolean", "Only articles that name it in their title."),
     "to": Field("strings", "The channels its alerts go to (names); none: every channel."),
+    "search": Field("boolean", "Also search the web's news for it (the providers of VEILLE_SEARCH_PROVIDERS)."),
+    "lang": Field("strings", "The languages of its searches, two-letter codes (fr, en); none: VEILLE_LANGUAGES."),
 }
 ENTITY_CREATE = Body({**ENTITY_FIELDS, "backfill": Field(
     "duration", "Also match the stored articles of this period (and alert on them), e.g. \"7d\".")},
@@ -359,16 +361,17 @@ async def entity_get(request: Request) -> Response:
 @endpoint(body=ENTITY_CHANGE)
 async def entity_update(request: Request, data: dict[str, Any]) -> Response:
     """Replace the parts of the definition given (the others stay); same id, its matches kept."""
-    changed = await blocking(entities.update_entity, ctx_of(request).db, path_id(request), data)
+    ctx = ctx_of(request)
+    changed = await blocking(entities.update_entity, ctx.db, path_id(request), data, settings=ctx.settings)
     return JSONResponse(changed.as_json())
 
 
 @endpoint
 async def entity_delete(request: Request) -> Response:
     """Stop tracking an entity: it and its matches go; articles and alerts already sent stay."""
-    db = ctx_of(request).db
-    found = await blocking(entities.entity_by_id, db, path_id(request))
-    await blocking(entities.remove_entity, db, found.name)
+    ctx = ctx_of(request)
+    found = await blocking(entities.entity_by_id, ctx.db, path_id(request))
+    await blocking(entities.remove_entity, ctx.db, found.name, settings=ctx.settings)
     return no_content()
 
 

@@ -179,7 +179,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     entity = {
         "id": integer(), "name": string(), "aliases": STRINGS, "aliases_exact": STRINGS, "exclude": STRINGS,
         "require": STRINGS, "query": string(nullable=True), "exact": BOOLEAN, "min_mentions": integer(),
-        "in_title": BOOLEAN, "to": STRINGS, **pause, "matches": integer(),
+        "in_title": BOOLEAN, "to": STRINGS, "search": BOOLEAN, "lang": STRINGS, **pause, "matches": integer(),
     }
     backfill = obj({"articles": integer(), "matched": integer(), "alerts": integer(), "channels": STRINGS},
                    doc="What the backfill matched among the stored articles, and the alerts it created.")
@@ -191,6 +191,8 @@ def schemas() -> dict[str, dict[str, Any]]:
         "last_poll": MAYBE_TIME, "last_status": string(nullable=True), "error": string(nullable=True),
         "failures": integer(), "failing_since": MAYBE_TIME, "next_poll": TIME,
         "feed_text": {"enum": list(FEED_TEXT)}, "backfill": number(nullable=True), "resume_at": MAYBE_TIME,
+        "entity_id": integer(nullable=True), "entity": string(nullable=True),
+        "search": {"anyOf": [obj({"provider": string(), "query": string(), "lang": string()}), {"type": "null"}]},
     }
     channel = {
         "id": integer(), "name": string(), "kind": string(), "target": string(), "enabled": BOOLEAN, **pause,

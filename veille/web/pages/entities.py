@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from veille.manage import InvalidError, NotFoundError, OperationError, channels, entities
-from veille.settings import parse_duration
+from veille.settings import format_duration, parse_duration
 from veille.web.forms import Errors, checked, read_form, text, values
 from veille.web.templating import flash, render
 from veille.web.work import blocking
@@ -34,7 +34,7 @@ FIELDS = {"": "name"}
 LABELS = {"name": "Name", "aliases": "Aliases", "aliases_exact": "Case-sensitive aliases", "exclude": "Exclusions",
           "require": "Context words", "query": "Query", "exact": "The name is case-sensitive",
           "min_mentions": "Minimum mentions", "in_title": "Only in the title", "to": "Alerts go to",
-          "backfill": "Backfill"}
+          "backfill": "Backfill", "search": "Search the web's news", "lang": "Languages"}
 
 
 @dataclass
@@ -52,13 +52,16 @@ class Typed:
     in_title: bool = False
     to: list[str] = field(default_factory=list)
     backfill: str = ""
+    search: bool = False
+    lang: str = ""  # comma-separated codes
 
     @classmethod
     def of(cls, definition: entities.Definition) -> Typed:
         return cls(name=definition.name, aliases="\n".join(definition.aliases),
                    aliases_exact="\n".join(definition.aliases_exact), exclude="\n".join(definition.exclude),
                    require="\n".join(definition.require), query=definition.query or "", exact=definition.exact,
-                   min_mentions=str(definition.min_mentions), in_title=definition.in_title, to=list(definition.to))
+                   min_mentions=str(definition.min_mentions), in_title=definition.in_title, to=list(definition.to),
+                   search=definition.search, lang=", ".join(definition.lang))
 
     @classmethod
     def read(cls, form: FormData) -> Typed:
@@ -69,7 +72,8 @@ class Typed:
         return cls(name=text(form, "name"), aliases=raw("aliases"), aliases_exact=raw("aliases_exact"),
                    exclude=raw("exclude"), require=raw("require"), query=text(form, "query"),
                    exact=checked(form, "exact"), min_mentions=text(form, "min_mentions"),
-                   in_title=checked(form, "in_title"), to=values(form, "to"), backfill=text(form, "backfill"))
+                   in_title=checked(form, "in_title"), to=values(form, "to"), backfill=text(form, "backfill"),
+                   search=checked(form, "search"), lang=text(form, "lang"))
 
     def data(self) -> dict[str, Any]:
         """The named values :func:`entities.definition_from` reads: lists one per line (context words may also
@@ -85,6 +89,9 @@ class Typed:
             "min_mentions": _whole(self.min_mentions),
             "in_title": self.in_title,
             "to": list(self.to),
+            "search": self.search,
+            # the languages of its searches: none without them (what was typed is kept on the form)
+            "lang": [c.strip() for c in self.lang.replace(" ", ",").split(",") if c.strip()] if self.search else [],
         }
 
     def definition(self) -> entities.Definition:
@@ -154,9 +161,13 @@ async def _form_page(request: Request, typed: Typed, *, entity: entities.EntityV
     names = [c.name for c in known]
     names += [n for n in typed.to if n not in names]  # a typed name that is no channel: shown with its error
     impact = entities.EntityImpact(entity.name, entity.matches) if entity is not None else None
+    settings = request.app.state.ctx.settings
     return render(request, "entity_form.html", {
         "entity": entity, "v": typed, "errors": errors or Errors(), "channels": names, "tested": tested,
         "previewed": previewed, "shown": PREVIEW_SHOWN, "since": SINCE_LABEL, "impact": impact,
+        "default_languages": ", ".join(settings.language_codes),
+        "search_providers": ", ".join(settings.search_provider_names) or "none: VEILLE_SEARCH_PROVIDERS is empty",
+        "search_every": format_duration(settings.search_interval),
     }, status=status)
 
 
@@ -204,7 +215,8 @@ async def entity_update(request: Request) -> Response:
         tested = await _preview(request, typed, errors)
         return await _form_page(request, typed, entity=found, errors=errors, tested=tested, previewed=True)
     try:
-        changed = await blocking(entities.update_entity, db, found.id, typed.data())
+        changed = await blocking(entities.update_entity, db, found.id, typed.data(),
+                                 settings=request.app.state.ctx.settings)
     except OperationError as exc:
         errors.add(exc, fields=FIELDS)
         return await _form_page(request, typed, entity=found, errors=errors, status=422)
@@ -273,7 +285,7 @@ async def entity_remove(request: Request) -> Response:
     if text(form, "confirmed") != "yes":
         return await entity_remove_page(request)
     try:
-        removed = await blocking(entities.remove_entity, db, found.name)
+        removed = await blocking(entities.remove_entity, db, found.name, settings=request.app.state.ctx.settings)
     except NotFoundError:  # removed meanwhile, by another face
         removed = entities.EntityRemoved(found.name, 0)
     went = f"; its {removed.matches} {'match' if removed.matches == 1 else 'matches'} went with it" \
