@@ -189,7 +189,7 @@ def test_on_a_terminal_tables_fold_long_urls_and_the_hit_is_bold(polled: HTTPFix
     assert max(len(line) for line in lines) <= 80
     assert "…" not in plain and "..." not in plain
     # the url column, read down the table, holds both URLs whole
-    urls = "".join(line.split("│")[3].strip() for line in lines if line.startswith("│"))
+    urls = "".join(line.split("│")[2].strip() for line in lines if line.startswith("│"))
     assert polled.url(LONG) + polled.url(SHORT) in urls
 
     matches = on_terminal(env, "matches", columns=80)

@@ -292,8 +292,8 @@ def test_track_add_search_makes_the_sources_edit_and_remove_take_them_away(provi
     listed = veille("feeds", "list")
     assert listed.exit_code == 0
     lines = listed.stdout.splitlines()
-    assert lines[0].split("\t")[:2] == ["id", "kind"]
-    assert all(line.split("\t")[1] == "search" for line in lines[1:])
+    assert lines[0].split("\t")[:3] == ["id", "url", "kind"]
+    assert all(line.split("\t")[2] == "search" for line in lines[1:])
 
     assert veille("track", "add", "Mistral", "--lang", "fr").exit_code == 2  # languages are of searches
     assert veille("track", "add", "Mistral", "--search", "--lang", "xx").exit_code == 2
